@@ -1,0 +1,222 @@
+"""``ProviderHealth``: whether each provider may be called, shared by every process through SQLite.
+
+Before each call a worker asks ``admit``; after it, the attempt's outcome moves the provider's state
+according to its error kind's policy (see ``bot.llm.error_kinds``)::
+
+    healthy ──transient failure──> degraded ──N in a row──> cooling_down ──until passes──> (one trial)
+       ^                                                      ^   │ trial fails: longer cooldown
+       └─────────── any success (traffic, trial or probe) ────┴───┘
+    credit / auth ──> benched  (no traffic at all until a probe passes or an admin resets)
+    admin ──> disabled         (until an admin enables it again)
+
+Every transition is written with its reason to ``provider_events`` in the same transaction.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.llm.error_kinds import POLICIES, Blame, Classified
+from bot.llm.router_config import Reliability
+from bot.store import Store
+
+REASON_MAX_CHARS = 300
+
+
+class ProviderState(enum.StrEnum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    COOLING_DOWN = "cooling_down"
+    BENCHED = "benched"
+    DISABLED = "disabled"
+
+
+class Admission(enum.Enum):
+    REFUSED = "refused"
+    NORMAL = "normal"
+    TRIAL = "trial"  # the cooldown has ended and this request holds the lease to test the provider
+
+
+@dataclass(frozen=True)
+class HealthRecord:
+    provider: str
+    state: ProviderState
+    reason: str | None = None
+    error_kind: str | None = None
+    since: float | None = None
+    until: float | None = None
+    consecutive_failures: int = 0
+    cooldown_level: int = 0
+    trial_lease_until: float | None = None
+    last_success_at: float | None = None
+    last_failure_at: float | None = None
+
+    @classmethod
+    def from_row(cls, row: dict) -> HealthRecord:
+        return cls(**{**row, "state": ProviderState(row["state"])})
+
+
+class ProviderHealth:
+    """Reads and moves the shared state of providers. Cheap enough to consult before every call."""
+
+    def __init__(self, store: Store, reliability: Reliability, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.reliability = reliability
+        self.clock = clock
+
+    def get(self, provider: str) -> HealthRecord:
+        rows = list(self.store.db.query("select * from provider_health where provider = ?", [provider]))
+        return HealthRecord.from_row(rows[0]) if rows else HealthRecord(provider, ProviderState.HEALTHY)
+
+    def snapshot(self, providers: list[str]) -> dict[str, HealthRecord]:
+        return {provider: self.get(provider) for provider in providers}
+
+    def admit(self, provider: str) -> Admission:
+        """May this request call ``provider`` now? Claims the trial lease when a cooldown has ended."""
+        record = self.get(provider)
+        now = self.clock()
+        if record.state in (ProviderState.HEALTHY, ProviderState.DEGRADED):
+            return Admission.NORMAL
+        if record.state != ProviderState.COOLING_DOWN or (record.until or 0) > now:
+            return Admission.REFUSED
+        # One statement, so two workers cannot both take the lease.
+        claimed = self.store.db.execute(
+            "update provider_health set trial_lease_until = ? where provider = ? and state = ?"
+            " and (trial_lease_until is null or trial_lease_until <= ?)",
+            [now + self.reliability.trial_lease_s, provider, ProviderState.COOLING_DOWN.value, now],
+        ).rowcount
+        self.store.db.conn.commit()
+        return Admission.TRIAL if claimed == 1 else Admission.REFUSED
+
+    def record_success(self, provider: str, actor: str = "traffic") -> None:
+        if self._is_plainly_healthy(provider):
+            return  # the common case costs one read, no write: the success itself is in llm_calls
+        with self.store.immediate():
+            record = self.get(provider)
+            now = self.clock()
+            if record.state == ProviderState.DISABLED:
+                self._write(record, last_success_at=now)
+                return
+            self._move(
+                record,
+                ProviderState.HEALTHY,
+                "answered",
+                None,
+                actor,
+                until=None,
+                consecutive_failures=0,
+                cooldown_level=0,
+                trial_lease_until=None,
+                last_success_at=now,
+            )
+
+    def _is_plainly_healthy(self, provider: str) -> bool:
+        record = self.get(provider)
+        return record.state == ProviderState.HEALTHY and record.consecutive_failures == 0
+
+    def record_failure(self, provider: str, classified: Classified, message: str, actor: str = "traffic") -> None:
+        """Apply the policy of ``classified.kind`` to ``provider``."""
+        blame = POLICIES[classified.kind].blame
+        if blame is Blame.NOT_BLAMED:
+            return
+        reason = f"{classified.kind.value}: {message}"[:REASON_MAX_CHARS]
+        kind = classified.kind.value
+        with self.store.immediate():
+            record = self.get(provider)
+            now = self.clock()
+            failures = record.consecutive_failures + 1
+            common = {"consecutive_failures": failures, "last_failure_at": now, "trial_lease_until": None}
+            if record.state == ProviderState.DISABLED:
+                self._write(record, **common)
+            elif blame is Blame.BENCH:
+                self._move(record, ProviderState.BENCHED, reason, kind, actor, until=None, **common)
+            elif blame is Blame.COOL_FOR_RETRY_AFTER:
+                wait = classified.retry_after_s or self.reliability.rate_limit_cooldown_s
+                self._move(record, ProviderState.COOLING_DOWN, reason, kind, actor, until=now + wait, **common)
+            elif record.state == ProviderState.BENCHED:
+                self._write(record, **common)  # a failed probe of a benched provider keeps it benched
+            elif record.state == ProviderState.COOLING_DOWN or failures >= self.reliability.failures_before_cooldown:
+                cooldown = min(
+                    self.reliability.cooldown_base_s * 2**record.cooldown_level, self.reliability.cooldown_max_s
+                )
+                self._move(
+                    record,
+                    ProviderState.COOLING_DOWN,
+                    reason,
+                    kind,
+                    actor,
+                    until=now + cooldown,
+                    cooldown_level=record.cooldown_level + 1,
+                    **common,
+                )
+            else:
+                self._move(record, ProviderState.DEGRADED, reason, kind, actor, until=None, **common)
+
+    def reset(self, provider: str, actor: str) -> None:
+        """Forget failures: the provider is healthy again for every worker (disabled ones stay disabled)."""
+        with self.store.immediate():
+            record = self.get(provider)
+            if record.state == ProviderState.DISABLED:
+                return
+            self._move(
+                record,
+                ProviderState.HEALTHY,
+                "reset by admin",
+                None,
+                actor,
+                until=None,
+                consecutive_failures=0,
+                cooldown_level=0,
+                trial_lease_until=None,
+            )
+
+    def set_disabled(self, provider: str, disabled: bool, actor: str) -> None:
+        with self.store.immediate():
+            record = self.get(provider)
+            if disabled:
+                self._move(record, ProviderState.DISABLED, "disabled by admin", None, actor, until=None)
+            elif record.state == ProviderState.DISABLED:
+                self._move(
+                    record,
+                    ProviderState.HEALTHY,
+                    "enabled by admin",
+                    None,
+                    actor,
+                    until=None,
+                    consecutive_failures=0,
+                    cooldown_level=0,
+                    trial_lease_until=None,
+                )
+
+    def _move(
+        self, record: HealthRecord, state: ProviderState, reason: str, kind: str | None, actor: str, **changes: object
+    ) -> None:
+        now = self.clock()
+        changed = state != record.state
+        self._write(
+            record,
+            state=state.value,
+            reason=reason,
+            error_kind=kind,
+            since=now if changed or record.since is None else record.since,
+            **changes,
+        )
+        if changed or (state == ProviderState.COOLING_DOWN):
+            self.store.db["provider_events"].insert(
+                {
+                    "at": now,
+                    "provider": record.provider,
+                    "from_state": record.state.value,
+                    "to_state": state.value,
+                    "reason": reason,
+                    "error_kind": kind,
+                    "actor": actor,
+                }
+            )
+
+    def _write(self, record: HealthRecord, **changes: object) -> None:
+        row = {**record.__dict__, "state": record.state.value, **changes}
+        self.store.db["provider_health"].upsert(row, pk="provider")

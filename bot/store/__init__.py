@@ -1,0 +1,5 @@
+"""The SQLite store every process shares: connections, and the schema grown by named migrations."""
+
+from bot.store.database import Store
+
+__all__ = ["Store"]

@@ -1,0 +1,85 @@
+"""The schema, grown by named migrations applied once each and recorded in ``_sqlite_migrations``.
+
+Read top to bottom, this is the history of the schema. Never edit a migration that has shipped: add
+a new one. Times are Unix epoch seconds (REAL) so that comparisons and buckets are plain arithmetic.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATIONS = Migrations("djobea")
+
+
+@MIGRATIONS()
+def m001_llm_calls(db: Database) -> None:
+    """Every attempt at a provider: the ledger behind analytics, costs and the admin status."""
+    db["llm_calls"].create(
+        {
+            "id": str,  # attempt id, chosen by LLMService before the call
+            "request_id": str,  # shared by the attempts of one LLMService.complete()
+            "started_at": float,
+            "purpose": str,  # chat, suggestions, selftest, ...
+            "provider": str,  # deployment name in router_config, e.g. "claude"
+            "model": str,
+            "deployment_id": str,
+            "outcome": str,  # success | failure
+            "error_kind": str,
+            "http_status": int,
+            "latency_ms": float,
+            "input_tokens": int,
+            "output_tokens": int,
+            "cost_usd": float,
+            "fallback_depth": int,  # 0 = first provider tried
+            "retry_index": int,  # 0 = first call to this provider in this request
+            "error_message": str,  # scrubbed of keys, truncated
+            "recorded_by": str,  # litellm_callback | llm_service (when LiteLLM dropped the callback)
+        },
+        pk="id",
+    )
+    db["llm_calls"].create_index(["started_at"])
+    db["llm_calls"].create_index(["provider", "started_at"])
+    db["llm_calls"].create_index(["request_id"])
+
+
+@MIGRATIONS()
+def m002_provider_health(db: Database) -> None:
+    """One row per provider: the state every worker reads before calling it."""
+    db["provider_health"].create(
+        {
+            "provider": str,
+            "state": str,  # healthy | degraded | cooling_down | benched | disabled
+            "reason": str,
+            "error_kind": str,
+            "since": float,
+            "until": float,  # end of a cooldown; NULL otherwise
+            "consecutive_failures": int,
+            "cooldown_level": int,  # grows the next cooldown while failures repeat
+            "trial_lease_until": float,  # a worker holding this tests a provider whose cooldown ended
+            "last_success_at": float,
+            "last_failure_at": float,
+        },
+        pk="provider",
+        not_null={"state"},
+        defaults={"consecutive_failures": 0, "cooldown_level": 0},
+    )
+
+
+@MIGRATIONS()
+def m003_provider_events(db: Database) -> None:
+    """State changes of providers (from, to, why, who): the audit trail and the source of alerts."""
+    db["provider_events"].create(
+        {
+            "id": int,
+            "at": float,
+            "provider": str,
+            "from_state": str,
+            "to_state": str,
+            "reason": str,
+            "error_kind": str,
+            "actor": str,  # traffic, probe, admin:<name>
+        },
+        pk="id",
+    )
+    db["provider_events"].create_index(["provider", "at"])
