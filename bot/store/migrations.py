@@ -83,3 +83,11 @@ def m003_provider_events(db: Database) -> None:
         pk="id",
     )
     db["provider_events"].create_index(["provider", "at"])
+
+
+# == WhatsApp conversation (m1xx) =========================================================================
+# (migrations of the conversation area are appended here, named m101_..., m102_...)
+
+
+# == Admin side (m2xx) =====================================================================================
+# (migrations of the admin area are appended here, named m201_..., m202_...)

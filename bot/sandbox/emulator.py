@@ -1,0 +1,641 @@
+"""A local HTTP server that speaks the Anthropic, Gemini and OpenAI chat APIs, with injectable faults.
+
+It owns the *when* of an emulated provider (routing, faults, latency, hangs, dropped connections, the
+record of every call and the ``/_emulator/`` control API); the *what* (bodies, statuses, headers) lives in
+``bot.sandbox.provider_payloads``. LiteLLM's real HTTP clients talk to it, so tests, benchmarks and the app's
+sandbox mode exercise the same code paths as production.
+
+Endpoints served (provider names are the product's: claude, gemini, openai)::
+
+    POST /v1/messages                                   claude   (api_base = base_url)
+    POST [/v1beta|/v1]/models/{model}:generateContent   gemini   (api_base = base_url or base_url/v1beta)
+    POST /v1/chat/completions                           openai   (api_base = base_url/v1)
+    GET  /_emulator/calls[?provider=]    POST /_emulator/faults    POST /_emulator/latency
+    POST /_emulator/reset                GET  /_emulator/health
+
+Run standalone with ``python -m bot.sandbox.emulator --port 8090``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import select
+import signal
+import socket
+import socketserver
+import struct
+import sys
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Final
+from urllib.parse import parse_qs, unquote
+
+from bot.sandbox.provider_payloads import (
+    FAULTS,
+    PROVIDERS,
+    Fault,
+    Provider,
+    ProviderResponse,
+    estimate_tokens,
+    fault_response,
+    invalid_body_response,
+    not_found_response,
+    success_response,
+)
+
+CONTROL_PREFIX: Final = "/_emulator/"
+DEFAULT_RETRY_AFTER: Final = 30.0
+DEFAULT_HANG_SECONDS: Final = 120.0
+# How often a hanging handler checks whether its client went away; only the hang path polls.
+_HANG_POLL_SECONDS: Final = 0.05
+_GEMINI_PATH: Final = re.compile(r"^(?:/v1(?:beta|alpha)?)?/models/(?P<model>[^/:]+):generateContent$")
+_KEY_HEADERS: Final = frozenset({"x-api-key", "x-goog-api-key", "authorization", "api-key"})
+_KEY_QUERY: Final = re.compile(r"(?<=[?&]key=)[^&]*")
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatedRequest:
+    """A provider request as a responder sees it: messages flattened to ``{"role", "content": str}``.
+
+    ``headers`` are lower-cased, with API keys cut to their last four characters so records never hold
+    a secret.
+    """
+
+    provider: Provider
+    model: str
+    messages: list[dict[str, str]]
+    max_tokens: int | None
+    body: dict[str, Any]
+    headers: dict[str, str]
+    received_at: float
+
+    @property
+    def last_user_text(self) -> str:
+        """The newest user message, which is what a scripted responder usually reacts to."""
+        for message in reversed(self.messages):
+            if message["role"] == "user":
+                return message["content"]
+        return ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "messages": self.messages,
+            "max_tokens": self.max_tokens,
+            "body": self.body,
+            "headers": self.headers,
+            "received_at": self.received_at,
+        }
+
+
+@dataclass(slots=True)
+class RecordedCall:
+    """One request the emulator received; ``status`` stays None when no response was sent (hang, reset)."""
+
+    provider: Provider
+    model: str
+    method: str
+    path: str
+    received_at: float
+    fault: Fault | None
+    status: int | None = None
+    request: EmulatedRequest | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "method": self.method,
+            "path": self.path,
+            "received_at": self.received_at,
+            "fault": self.fault,
+            "status": self.status,
+            "request": self.request.to_json() if self.request else None,
+        }
+
+
+Responder = Callable[[EmulatedRequest], str]
+
+
+def echo_reply(request: EmulatedRequest) -> str:
+    """Default reply: names the provider and echoes the start of the last user message, deterministically."""
+    return f"[{request.provider}] {request.last_user_text[:80]}"
+
+
+@dataclass(slots=True)
+class _FaultPlan:
+    fault: Fault
+    remaining: int | None  # None: every request until cleared
+    retry_after: float
+    hang_seconds: float
+
+
+@dataclass(slots=True)
+class _ProviderState:
+    fault: _FaultPlan | None = None
+    latency: float = 0.0
+    responder: Responder | None = None
+    # Set (then replaced) whenever the fault changes, to free the requests hanging under the old one.
+    release: threading.Event = field(default_factory=threading.Event)
+
+
+def _check_provider(provider: str) -> Provider:
+    if provider not in PROVIDERS:
+        raise ValueError(f"unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
+    return provider  # type: ignore[return-value]
+
+
+def _check_fault(fault: str) -> Fault:
+    if fault not in FAULTS:
+        raise ValueError(f"unknown fault {fault!r}; expected one of {', '.join(FAULTS)}")
+    return fault  # type: ignore[return-value]
+
+
+class ProviderEmulator:
+    """The emulated providers on one port; thread-safe, started with ``start()`` or ``with``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, max_recorded: int = 10_000) -> None:
+        """``max_recorded`` bounds memory in long sandbox runs: older records drop, counts stay exact."""
+        self._address = (host, port)
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._states: dict[Provider, _ProviderState] = {p: _ProviderState() for p in PROVIDERS}  # type: ignore[misc]
+        self._default_responder: Responder | None = None
+        self._calls: deque[RecordedCall] = deque(maxlen=max_recorded)
+        self._counts: Counter[str] = Counter()
+        self._connections: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._server: _EmulatorServer | None = None
+        self._base_url: str | None = None  # kept after stop() so callers can still name where it was
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------------------
+
+    def start(self) -> ProviderEmulator:
+        """Bind and serve in a daemon thread; returns self so ``ProviderEmulator().start()`` reads well."""
+        if self._server is not None:
+            raise RuntimeError("emulator already started")
+        self._stopping.clear()
+        self._server = _EmulatorServer(self._address, self)
+        host, port = self._server.server_address[:2]
+        self._base_url = f"http://{host}:{port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="provider-emulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, free hanging handlers and drop kept-alive connections; safe to call twice."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        with self._lock:
+            for state in self._states.values():
+                state.release.set()
+            connections = list(self._connections)
+        server.shutdown()
+        server.server_close()
+        # Idle keep-alive handlers block in recv; shutting their sockets down lets those threads end.
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    def __enter__(self) -> ProviderEmulator:
+        return self if self._server is not None else self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._base_url is None:
+            raise RuntimeError("emulator not started")
+        return self._base_url
+
+    def api_base(self, provider: str) -> str:
+        """The LiteLLM ``api_base`` (or *_API_BASE variable) that points ``provider`` at this emulator."""
+        return self.base_url + "/v1" if _check_provider(provider) == "openai" else self.base_url
+
+    # --- scripting ----------------------------------------------------------------------------------------
+
+    def set_fault(
+        self,
+        provider: str,
+        fault: str | None,
+        times: int | None = None,
+        retry_after: float = DEFAULT_RETRY_AFTER,
+        hang_seconds: float = DEFAULT_HANG_SECONDS,
+    ) -> None:
+        """Make ``provider`` fail with ``fault`` for the next ``times`` requests (None: until cleared)."""
+        name = _check_provider(provider)
+        if fault is None:
+            self.clear_fault(name)
+            return
+        if times is not None and times < 1:
+            raise ValueError(f"times must be at least 1, got {times}")
+        plan = _FaultPlan(_check_fault(fault), times, float(retry_after), float(hang_seconds))
+        if plan.retry_after < 0 or plan.hang_seconds < 0:
+            raise ValueError("retry_after and hang_seconds must not be negative")
+        with self._lock:
+            self._replace_fault(self._states[name], plan)
+
+    def clear_fault(self, provider: str) -> None:
+        """Make ``provider`` healthy again; requests hanging under the old fault are released."""
+        name = _check_provider(provider)
+        with self._lock:
+            self._replace_fault(self._states[name], None)
+
+    def set_latency(self, provider: str, seconds: float) -> None:
+        """Delay every answer (success or error) from ``provider`` by ``seconds``."""
+        if seconds < 0:
+            raise ValueError(f"latency must not be negative, got {seconds}")
+        name = _check_provider(provider)
+        with self._lock:
+            self._states[name].latency = float(seconds)
+
+    def set_responder(self, provider: str | None, fn: Responder | None) -> None:
+        """Script the reply text for one provider, or for all when ``provider`` is None; None restores echo."""
+        with self._lock:
+            if provider is None:
+                self._default_responder = fn
+            else:
+                self._states[_check_provider(provider)].responder = fn
+
+    def reset(self) -> None:
+        """Back to a healthy, unscripted emulator with no records."""
+        with self._lock:
+            for state in self._states.values():
+                self._replace_fault(state, None)
+                state.latency = 0.0
+                state.responder = None
+            self._default_responder = None
+            self._calls.clear()
+            self._counts.clear()
+
+    @staticmethod
+    def _replace_fault(state: _ProviderState, plan: _FaultPlan | None) -> None:
+        state.fault = plan
+        state.release.set()
+        state.release = threading.Event()
+
+    # --- records ------------------------------------------------------------------------------------------
+
+    def calls(self, provider: str | None = None) -> list[RecordedCall]:
+        """Copies of the recorded calls, oldest first, optionally for one provider."""
+        name = None if provider is None else _check_provider(provider)
+        with self._lock:
+            return [replace(call) for call in self._calls if name is None or call.provider == name]
+
+    def call_count(self, provider: str | None = None) -> int:
+        """Requests received since the last reset (all of them, even those dropped from the records)."""
+        name = None if provider is None else _check_provider(provider)
+        with self._lock:
+            return self._count(name)
+
+    def wait_for_calls(self, count: int, provider: str | None = None, timeout: float = 5.0) -> bool:
+        """Block until at least ``count`` calls arrived (for ``provider``); lets tests sync without sleeping."""
+        name = None if provider is None else _check_provider(provider)
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count(name) >= count, timeout)
+
+    def _count(self, provider: str | None) -> int:
+        return sum(self._counts.values()) if provider is None else self._counts[provider]
+
+    # --- used by the handler ------------------------------------------------------------------------------
+
+    def _begin(
+        self, provider: Provider, model: str, method: str, path: str, request: EmulatedRequest | None
+    ) -> tuple[RecordedCall, _FaultPlan | None, float, threading.Event, Responder]:
+        """Record the call and take the fault (counting down ``times``) in one step under the lock.
+
+        A request that could not be parsed (``request`` None) is answered as the provider would and takes
+        no fault, so a ``times=1`` fault is not spent on it.
+        """
+        with self._changed:
+            state = self._states[provider]
+            plan = state.fault if request is not None else None
+            if plan is not None and plan.remaining is not None:
+                plan.remaining -= 1
+                if plan.remaining <= 0:
+                    state.fault = None  # later requests are healthy; this one keeps the old release event
+            call = RecordedCall(
+                provider, model, method, path, time.time(), plan.fault if plan else None, request=request
+            )
+            self._calls.append(call)
+            self._counts[provider] += 1
+            self._changed.notify_all()
+            responder = state.responder or self._default_responder or echo_reply
+            return call, plan, state.latency, state.release, responder
+
+    def _set_status(self, call: RecordedCall, status: int) -> None:
+        with self._lock:
+            call.status = status
+
+    def _track(self, connection: socket.socket, open_: bool) -> None:
+        with self._lock:
+            if open_:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+
+# --- request parsing --------------------------------------------------------------------------------------
+
+
+def _route(path: str) -> tuple[Provider | None, str]:
+    """Which provider serves ``path``, and the model when the path names it (Gemini)."""
+    if path == "/v1/messages":
+        return "claude", ""
+    if path in ("/v1/chat/completions", "/chat/completions"):
+        return "openai", ""
+    match = _GEMINI_PATH.match(path)
+    if match:
+        return "gemini", unquote(match["model"])
+    return None, ""
+
+
+def _guess_provider(path: str, headers: dict[str, str]) -> Provider:
+    """For a path nobody serves, pick whose 404 to send from the client's auth header."""
+    if "x-api-key" in headers or "anthropic-version" in headers:
+        return "claude"
+    if "x-goog-api-key" in headers or "/models/" in path or "key=" in path:
+        return "gemini"
+    return "openai"
+
+
+def _text(content: Any) -> str:
+    """Flatten string-or-blocks content (all three providers allow both) to plain text."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def _redact_key(name: str, value: str) -> str:
+    if name == "authorization":
+        scheme, _, key = value.rpartition(" ")
+        return f"{scheme} ***{key[-4:]}".strip()
+    return "***" + value[-4:]
+
+
+def _redacted_headers(raw: dict[str, str]) -> dict[str, str]:
+    return {name: _redact_key(name, value) if name in _KEY_HEADERS else value for name, value in raw.items()}
+
+
+def _parse_request(
+    provider: Provider, path_model: str, body: dict[str, Any], headers: dict[str, str]
+) -> EmulatedRequest:
+    messages: list[dict[str, str]] = []
+    if provider == "claude":
+        if body.get("system"):
+            messages.append({"role": "system", "content": _text(body["system"])})
+        messages += [{"role": m.get("role", ""), "content": _text(m.get("content"))} for m in body.get("messages", [])]
+        model, max_tokens = body.get("model", ""), body.get("max_tokens")
+    elif provider == "gemini":
+        system = body.get("systemInstruction") or body.get("system_instruction")
+        if system:
+            messages.append({"role": "system", "content": _text(system.get("parts"))})
+        for content in body.get("contents", []):
+            role = "assistant" if content.get("role") == "model" else content.get("role", "user")
+            messages.append({"role": role, "content": _text(content.get("parts"))})
+        config = body.get("generationConfig") or body.get("generation_config") or {}
+        model, max_tokens = path_model, config.get("maxOutputTokens", config.get("max_output_tokens"))
+    else:
+        messages = [{"role": m.get("role", ""), "content": _text(m.get("content"))} for m in body.get("messages", [])]
+        model, max_tokens = body.get("model", ""), body.get("max_completion_tokens", body.get("max_tokens"))
+    return EmulatedRequest(provider, str(model), messages, max_tokens, body, headers, time.time())
+
+
+# --- HTTP plumbing ----------------------------------------------------------------------------------------
+
+
+class _EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # Idle keep-alive connections would make server_close() wait forever; stop() closes them instead.
+    block_on_close = False
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], emulator: ProviderEmulator) -> None:
+        self.emulator = emulator
+        super().__init__(address, _ProviderHandler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out and left before its (delayed) answer is normal here, not a server fault.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host name (getfqdn), which stalls without DNS.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+
+class _ProviderHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: LiteLLM's httpx clients reuse connections
+    server_version = "provider-emulator"
+    sys_version = ""
+    disable_nagle_algorithm = True  # headers and body are two writes; Nagle would delay the second
+    server: _EmulatorServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: per-request logging to stderr would dominate the benchmark's overhead figures."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.emulator._track(self.connection, True)
+
+    def finish(self) -> None:
+        self.server.emulator._track(self.connection, False)
+        with contextlib.suppress(OSError):  # the reset fault already closed the socket
+            super().finish()
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def _dispatch(self, method: str) -> None:
+        raw = self._read_body()
+        path, _, query = self.path.partition("?")
+        if path.startswith(CONTROL_PREFIX):
+            self._control(method, path, query, raw)
+        else:
+            self._provider(method, path, raw)
+
+    def _read_body(self) -> bytes:
+        length = self.headers.get("Content-Length")
+        if length:
+            return self.rfile.read(int(length))
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline().strip():  # trailers
+                pass
+            return b"".join(chunks)
+        return b""
+
+    def _send(self, response: ProviderResponse) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    # --- provider endpoints ---
+
+    def _provider(self, method: str, path: str, raw: bytes) -> None:
+        emulator = self.server.emulator
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        recorded_path = _KEY_QUERY.sub(lambda m: "***" + m[0][-4:], self.path)
+        provider, path_model = _route(path) if method == "POST" else (None, "")
+        if provider is None:
+            provider = _guess_provider(path, headers)
+            call, *_ = emulator._begin(provider, path_model, method, recorded_path, None)
+            return self._answer(call, not_found_response(provider, method, path))
+        try:
+            body = json.loads(raw)
+            if not isinstance(body, dict):
+                raise ValueError("body is not a JSON object")
+            request = _parse_request(provider, path_model, body, _redacted_headers(headers))
+        except (ValueError, TypeError, AttributeError):  # not JSON, or JSON of the wrong shape
+            call, *_ = emulator._begin(provider, path_model, method, recorded_path, None)
+            return self._answer(call, invalid_body_response(provider))
+        call, plan, latency, release, responder = emulator._begin(
+            provider, request.model, method, recorded_path, request
+        )
+        if latency and emulator._stopping.wait(latency):
+            self.close_connection = True
+            return
+        prompt_tokens = estimate_tokens("".join(m["content"] for m in request.messages))
+        if plan is None:
+            try:
+                text = responder(request)
+                if not isinstance(text, str):
+                    raise TypeError(f"responder returned {type(text).__name__}, not str")
+            except Exception:  # a broken scripted responder must show up as a failed call, not a dead thread
+                return self._answer(call, fault_response(provider, "server_error", request.model))
+            response = success_response(provider, request.model, text, prompt_tokens, estimate_tokens(text))
+            return self._answer(call, response)
+        if plan.fault == "hang":
+            return self._hang(release, plan.hang_seconds)
+        if plan.fault == "reset":
+            return self._reset()
+        self._answer(call, fault_response(provider, plan.fault, request.model, plan.retry_after, prompt_tokens))
+
+    def _answer(self, call: RecordedCall, response: ProviderResponse) -> None:
+        # Status is recorded before the write so a client that got its answer sees it in calls().
+        self.server.emulator._set_status(call, response.status)
+        self._send(response)
+
+    def _hang(self, release: threading.Event, seconds: float) -> None:
+        """Hold the request unanswered until released, stopped, timed out or the client leaves."""
+        deadline = time.monotonic() + seconds
+        stopping = self.server.emulator._stopping
+        while (remaining := deadline - time.monotonic()) > 0:
+            if release.wait(min(remaining, _HANG_POLL_SECONDS)) or stopping.is_set() or self._client_gone():
+                break
+        self.close_connection = True  # never answered: the client sees the connection close
+
+    def _client_gone(self) -> bool:
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def _reset(self) -> None:
+        """Drop the connection with a TCP RST (SO_LINGER 0), as a crashing load balancer does."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # The socket's fd closes only when its makefile() reader is closed too.
+        self.rfile.close()
+        self.connection.close()
+
+    # --- control API ---
+
+    def _control(self, method: str, path: str, query: str, raw: bytes) -> None:
+        emulator = self.server.emulator
+        try:
+            if method == "GET" and path == "/_emulator/calls":
+                provider = parse_qs(query).get("provider", [None])[0]
+                return self._control_reply(200, {"calls": [c.to_json() for c in emulator.calls(provider)]})
+            if method == "GET" and path == "/_emulator/health":
+                return self._control_reply(200, {"ok": True})
+            if method != "POST" or path not in (
+                "/_emulator/faults",
+                "/_emulator/latency",
+                "/_emulator/reset",
+            ):
+                return self._control_reply(404, {"error": f"no control endpoint {method} {path}"})
+            body = json.loads(raw) if raw.strip() else {}
+            if not isinstance(body, dict):
+                raise ValueError("body must be a JSON object")
+            if path == "/_emulator/faults":
+                emulator.set_fault(
+                    body.get("provider", ""),
+                    body.get("fault"),
+                    times=body.get("times"),
+                    retry_after=_or_default(body.get("retry_after"), DEFAULT_RETRY_AFTER),
+                    hang_seconds=_or_default(body.get("hang_seconds"), DEFAULT_HANG_SECONDS),
+                )
+            elif path == "/_emulator/latency":
+                emulator.set_latency(body.get("provider", ""), body.get("seconds", 0.0))
+            else:
+                emulator.reset()
+            self._control_reply(200, {"ok": True})
+        except (ValueError, TypeError) as exc:
+            self._control_reply(400, {"error": str(exc)})
+
+    def _control_reply(self, status: int, payload: dict[str, Any]) -> None:
+        body = json.dumps(payload).encode()
+        self._send(ProviderResponse(status, (("Content-Type", "application/json"),), body))
+
+
+def _or_default(value: Any, default: float) -> Any:
+    return default if value is None else value
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the emulated providers until SIGINT or SIGTERM; prints the base URL on the first line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.sandbox.emulator",
+        description="Emulate the Anthropic, Gemini and OpenAI HTTP APIs locally (faults via /_emulator/).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8090, help="port to bind; 0 picks a free one (default 8090)")
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with ProviderEmulator(args.host, args.port) as emulator:
+        print(emulator.base_url, flush=True)
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""The Flask application factory: one blueprint per area, services built once per process.
+
+``create_app(test_config)`` does all the work (nothing happens at import time): it reads settings
+from the environment, overridden by ``test_config``, opens the shared SQLite store and the LLM
+runtime (the sandbox emulator when no provider key is set), then lets each area register itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from bot.llm.factory import LLMRuntime, open_llm_runtime
+from bot.settings import Settings
+from bot.store import Store
+from bot.web import admin_api, chat_api, dashboard, metrics, suggestions_api, webhooks
+
+# Each area module exposes ``init_app(app, services)``; the order is the order of registration.
+AREAS = (webhooks, chat_api, suggestions_api, admin_api, dashboard, metrics)
+MAX_REQUEST_BYTES = 256 * 1024  # a WhatsApp form post is a few KB; anything larger is refused with 413
+
+
+@dataclass
+class AppServices:
+    """What the areas share inside one process. Shared *state* is in ``store``, never here."""
+
+    settings: Settings
+    env: Mapping[str, str]
+    store: Store
+    llm: LLMRuntime
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. ``test_config`` may set DATABASE_PATH, ROUTER_CONFIG, SANDBOX_EMULATOR_URL and
+    PROVIDER_ENV (a mapping used instead of os.environ for every setting and key)."""
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    app.config.update(test_config or {})
+    env: Mapping[str, str] = app.config.get("PROVIDER_ENV") or os.environ
+    settings = Settings.from_env(
+        {
+            **env,
+            **{
+                k: str(app.config[k])
+                for k in ("DATABASE_PATH", "ROUTER_CONFIG", "SANDBOX_EMULATOR_URL")
+                if app.config.get(k)
+            },
+        }
+    )
+    store = Store(settings.database_path)
+    llm = open_llm_runtime(store, settings.router_config_path, env, settings.sandbox_url)
+    services = AppServices(settings=settings, env=env, store=store, llm=llm)
+    app.extensions["djobea"] = services
+
+    @app.get("/")
+    def index() -> Any:
+        return jsonify(
+            service="djobea-ai",
+            sandbox=llm.sandbox_url is not None,
+            providers=[d.name for d in llm.service.deployments],
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Any:
+        return jsonify(error=error.name, detail=error.description), error.code
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception) -> Any:
+        logging.getLogger(__name__).exception("unhandled error")
+        return jsonify(error="Internal Server Error", detail="unexpected error; it was logged"), 500
+
+    for area in AREAS:
+        area.init_app(app, services)
+    return app
+
+
+def services_of(app: Flask) -> AppServices:
+    return app.extensions["djobea"]
+
+
+__all__ = ["AppServices", "create_app", "services_of"]

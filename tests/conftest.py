@@ -1,0 +1,88 @@
+"""Shared fixtures: one provider emulator per session (reset per test), a fresh SQLite store and an
+``LLMService`` wired to the emulator through LiteLLM's real HTTP clients."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# Tests must never reach a real provider: no real key may leak in from the developer's shell.
+for _name in ("ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY"):
+    os.environ.pop(_name, None)
+
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from bot.llm import LLMService, load_router_config  # noqa: E402
+from bot.llm.router_config import DEFAULT_CONFIG_PATH  # noqa: E402
+from bot.sandbox import ProviderEmulator  # noqa: E402
+from bot.store import Store  # noqa: E402
+
+PROVIDERS = ("claude", "gemini", "openai")
+
+
+@pytest.fixture(scope="session")
+def session_emulator() -> Iterator[ProviderEmulator]:
+    with ProviderEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emulator(session_emulator: ProviderEmulator) -> Iterator[ProviderEmulator]:
+    session_emulator.reset()
+    yield session_emulator
+    session_emulator.reset()
+
+
+def provider_env_for(emulator: ProviderEmulator) -> dict[str, str]:
+    """Keys and base URLs pointing every provider at ``emulator`` (as the real variables would)."""
+    return {
+        "ANTHROPIC_API_KEY": "sk-ant-test-claude-0001",
+        "ANTHROPIC_API_BASE": emulator.api_base("claude"),
+        "GEMINI_API_KEY": "gemini-test-key-0002",
+        "GEMINI_API_BASE": emulator.api_base("gemini"),
+        "OPENAI_API_KEY": "sk-test-openai-key-0003",
+        "OPENAI_API_BASE": emulator.api_base("openai"),
+    }
+
+
+@pytest.fixture
+def provider_env(emulator: ProviderEmulator) -> dict[str, str]:
+    return provider_env_for(emulator)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "bot.db")
+
+
+def write_router_config(directory: Path, timeout_s: float | None = None, **djobea: Any) -> Path:
+    """The shipped config with test overrides: per-attempt timeouts and ``djobea:`` policy knobs."""
+    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    if timeout_s is not None:
+        for entry in config["model_list"]:
+            entry["litellm_params"]["timeout"] = timeout_s
+    config["djobea"].update(djobea)
+    path = directory / "providers.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def make_llm(provider_env: dict[str, str], store: Store, tmp_path: Path):
+    """Build an LLMService on the test store; keyword arguments override config (see write_router_config)."""
+
+    def make(clock=None, env: dict[str, str] | None = None, **overrides: Any) -> LLMService:
+        path = write_router_config(tmp_path, **overrides) if overrides else None
+        setup = load_router_config(path, env or provider_env)
+        return LLMService(setup, store, clock) if clock else LLMService(setup, store)
+
+    return make
+
+
+@pytest.fixture
+def llm(make_llm) -> LLMService:
+    return make_llm()
