@@ -483,8 +483,10 @@ def test_records_never_hold_the_api_key(emu: ProviderEmulator, http: httpx.Clien
 
 def test_broken_responder_becomes_a_server_error(emu: ProviderEmulator, http: httpx.Client) -> None:
     emu.set_responder("claude", lambda request: 1 / 0)
+    emu.set_responder("openai", lambda request: {"not": "a string"})
 
     assert post_provider(http, "claude").status_code == 500
+    assert post_provider(http, "openai").status_code == 500
     assert post_provider(http, "gemini").status_code == 200
 
 
@@ -523,6 +525,23 @@ def test_unparseable_body_is_400_in_provider_style(emu: ProviderEmulator, http: 
     response = http.post(PATHS[provider], content=b"{not json", headers=AUTH[provider])
 
     assert response.status_code == 400 and "error" in response.json()
+
+
+def test_wrongly_shaped_body_is_400_and_spends_no_fault(emu: ProviderEmulator, http: httpx.Client) -> None:
+    emu.set_fault("openai", "server_error", times=1)
+
+    response = http.post(PATHS["openai"], json={"model": "gpt-4o-mini", "messages": "hello"})
+
+    assert response.status_code == 400 and response.json()["error"]["type"] == "invalid_request_error"
+    assert post_provider(http, "openai").status_code == 500  # the times=1 fault was still there
+
+
+def test_records_are_bounded_but_counts_stay_exact() -> None:
+    with ProviderEmulator(max_recorded=2) as emulator, httpx.Client(base_url=emulator.base_url) as client:
+        for _ in range(3):
+            post_provider(client, "gemini")
+
+        assert emulator.call_count("gemini") == 3 and len(emulator.calls("gemini")) == 2
 
 
 def test_python_api_rejects_unknown_names(emu: ProviderEmulator) -> None:

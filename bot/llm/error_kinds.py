@@ -5,7 +5,8 @@ Every failure is classified into one ``ErrorKind``; each kind has one ``KindPoli
     ErrorKind
     ├── the provider cannot serve us until someone acts   -> BENCH (until a probe passes or an admin resets)
     │   ├── CREDIT_EXHAUSTED   Anthropic 400 "credit balance is too low", OpenAI 429 insufficient_quota,
-    │   │                      Gemini 429 RESOURCE_EXHAUSTED about quota/billing
+    │   │                      Gemini 429 RESOURCE_EXHAUSTED on a per-day quota, or about quota/billing
+    │   │                      with no retryDelay (a per-minute limit says the same words plus retryDelay)
     │   └── AUTH_FAILED        401/403, Gemini 400 "API key not valid"
     ├── the provider asks us to slow down                 -> COOL until Retry-After / retryDelay
     │   └── RATE_LIMITED       any other 429
@@ -116,7 +117,7 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
     ErrorRule(
         "gemini",
         429,
-        _rx(r"billing|QuotaFailure(?!.*retryDelay)"),
+        _rx(r"PerDay|credits are depleted|^(?!.*retryDelay).*(billing|quota)"),
         ErrorKind.CREDIT_EXHAUSTED,
         "RESOURCE_EXHAUSTED: You exceeded your current quota, please check your plan and billing details.",
     ),
@@ -144,7 +145,7 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
         ANY,
         None,
         _rx(
-            r"content_policy_violation|content filtering policy|blockReason|content management"
+            r"content_policy_violation|content filtering policy|blockReason|content management|safety system"
             r"|ContentPolicyViolation"
         ),
         ErrorKind.CONTENT_POLICY,

@@ -1,5 +1,22 @@
-"""Sandbox mode: a local emulator of the LLM provider HTTP APIs, for tests, benchmarks and demos."""
+"""Sandbox mode: a local emulator of the Anthropic, Gemini and OpenAI HTTP APIs, for tests, benchmarks and demos.
 
-from bot.sandbox.emulator import ProviderEmulator
+``ProviderEmulator`` is re-exported lazily so that ``python -m bot.sandbox.emulator`` does not import the
+module twice (runpy warns when a package eagerly imports the module it is about to run).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.sandbox.emulator import ProviderEmulator
 
 __all__ = ["ProviderEmulator"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ProviderEmulator":
+        from bot.sandbox.emulator import ProviderEmulator
+
+        return ProviderEmulator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,139 @@
+"""Recovery and cooldown timing, with a fake clock for ProviderHealth and real calls to the emulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.llm import LLMService
+from bot.llm.error_kinds import Classified, ErrorKind
+from bot.llm.health import Admission, ProviderHealth, ProviderState
+
+MESSAGE = [{"role": "user", "content": "Il y a une fuite sous l'évier"}]
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def test_benched_provider_returns_after_a_successful_probe(make_llm, emulator) -> None:
+    llm: LLMService = make_llm()
+    emulator.set_fault("claude", "credit_exhausted")
+    assert llm.complete(MESSAGE).provider == "gemini"
+    assert llm.health.get("claude").state == ProviderState.BENCHED
+
+    failed_probe = llm.probe("claude")
+    assert (failed_probe.outcome, failed_probe.error_kind) == ("failure", "credit_exhausted")
+    assert llm.health.get("claude").state == ProviderState.BENCHED
+
+    emulator.clear_fault("claude")  # credits topped up
+    assert llm.complete(MESSAGE).provider == "gemini", "benched: no traffic until a probe passes"
+    probe = llm.probe("claude")
+    assert probe.outcome == "success"
+    assert llm.health.get("claude").state == ProviderState.HEALTHY
+    assert llm.complete(MESSAGE).provider == "claude"
+    events = [
+        (e["from_state"], e["to_state"], e["actor"])
+        for e in llm.store.db.query("select * from provider_events where provider = 'claude' order by id")
+    ]
+    assert events == [("healthy", "benched", "traffic"), ("benched", "healthy", "probe")]
+    purposes = [r["purpose"] for r in llm.store.db.query("select purpose from llm_calls where provider='claude'")]
+    assert purposes.count("selftest") == 2
+
+
+def test_admin_reset_brings_a_benched_provider_back(make_llm, emulator) -> None:
+    llm: LLMService = make_llm()
+    emulator.set_fault("claude", "auth_failed", times=1)
+    llm.complete(MESSAGE)
+    llm.health.reset("claude", actor="admin:test")
+    assert llm.complete(MESSAGE).provider == "claude"
+
+
+def test_cooled_provider_is_tried_again_once_its_cooldown_ends(make_llm, emulator, clock: FakeClock) -> None:
+    llm: LLMService = make_llm(clock=clock, cooldown_base_s=60)
+    emulator.set_fault("claude", "server_error")
+    assert llm.complete(MESSAGE).provider == "gemini"
+    record = llm.health.get("claude")
+    assert record.state == ProviderState.COOLING_DOWN and record.until == clock.now + 60
+    emulator.clear_fault("claude")
+
+    clock.advance(59)
+    calls = emulator.call_count("claude")
+    assert llm.complete(MESSAGE).provider == "gemini"
+    assert emulator.call_count("claude") == calls
+
+    clock.advance(2)
+    assert llm.complete(MESSAGE).provider == "claude"
+    assert llm.health.get("claude").state == ProviderState.HEALTHY
+
+
+def test_failed_trial_doubles_the_cooldown(make_llm, emulator, clock: FakeClock) -> None:
+    llm: LLMService = make_llm(clock=clock, cooldown_base_s=60)
+    emulator.set_fault("claude", "server_error")
+    llm.complete(MESSAGE)
+    clock.advance(61)
+    calls = emulator.call_count("claude")
+
+    assert llm.complete(MESSAGE).provider == "gemini"
+    assert emulator.call_count("claude") == calls + 1, "a trial gets one call, no quick retry"
+    record = llm.health.get("claude")
+    assert record.state == ProviderState.COOLING_DOWN and record.until == clock.now + 120
+
+
+def test_rate_limit_cools_for_retry_after_then_serves(make_llm, emulator, clock: FakeClock) -> None:
+    llm: LLMService = make_llm(clock=clock)
+    emulator.set_fault("openai", "rate_limited", retry_after=20)
+    emulator.set_fault("claude", "credit_exhausted")
+    emulator.set_fault("gemini", "auth_failed")
+    with pytest.raises(Exception):  # noqa: B017 - every provider down
+        llm.complete(MESSAGE)
+    assert llm.health.get("openai").until == clock.now + 20
+    emulator.clear_fault("openai")
+    clock.advance(21)
+    assert llm.complete(MESSAGE).provider == "openai"
+
+
+def test_only_one_worker_holds_the_trial_lease(store, clock: FakeClock, make_llm) -> None:
+    health = make_llm(clock=clock).health
+    second_worker = ProviderHealth(store, health.reliability, clock)
+    health.record_failure("claude", Classified(ErrorKind.RATE_LIMITED, 429, 10.0), "slow down")
+    assert health.admit("claude") is Admission.REFUSED
+    clock.advance(11)
+    assert health.admit("claude") is Admission.TRIAL
+    assert second_worker.admit("claude") is Admission.REFUSED
+    clock.advance(health.reliability.trial_lease_s + 1)  # the trial's holder died: the lease expires
+    assert second_worker.admit("claude") is Admission.TRIAL
+
+
+def test_cooldown_growth_is_capped(store, clock: FakeClock, make_llm) -> None:
+    health = make_llm(clock=clock, cooldown_base_s=100, cooldown_max_s=250).health
+    failure = Classified(ErrorKind.TIMEOUT, None, None)
+    cooldowns = []
+    for _ in range(5):
+        health.record_failure("gemini", failure, "timed out")
+        record = health.get("gemini")
+        if record.state == ProviderState.COOLING_DOWN:
+            cooldowns.append(record.until - clock.now)
+            clock.advance(record.until - clock.now + 1)
+    assert cooldowns == [100, 200, 250, 250]
+
+
+def test_disabled_provider_gets_nothing_until_enabled(make_llm, emulator) -> None:
+    llm: LLMService = make_llm()
+    llm.health.set_disabled("claude", True, actor="admin:test")
+    assert llm.complete(MESSAGE).provider == "gemini"
+    assert llm.probe("gemini").outcome == "success"
+    assert emulator.call_count("claude") == 0
+    llm.health.set_disabled("claude", False, actor="admin:test")
+    assert llm.complete(MESSAGE).provider == "claude"
