@@ -1,0 +1,28 @@
+"""The shared SQLite store: WAL, migrations applied exactly once even when workers start together."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.store import Store
+from bot.store.migrations import MIGRATIONS
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_store_is_wal_and_fully_migrated(store: Store) -> None:
+    assert store.db.execute("pragma journal_mode").fetchone()[0] == "wal"
+    assert MIGRATIONS.pending(store.db) == []
+    assert {"llm_calls", "provider_health", "provider_events"} <= set(store.db.table_names())
+
+
+def test_workers_starting_together_migrate_once(tmp_path: Path) -> None:
+    db_path = tmp_path / "fresh.db"
+    code = f"from bot.store import Store; Store({str(db_path)!r})"
+    workers = [subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stderr=subprocess.PIPE) for _ in range(4)]
+    errors = [w.communicate(timeout=60)[1].decode() for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0, 0], errors
+    applied = [m.name for m in MIGRATIONS.applied(Store(db_path).db)]
+    assert len(applied) == len(set(applied)) == len(MIGRATIONS._migrations)
