@@ -89,6 +89,7 @@ class LLMService:
         ``validate`` parses the reply; if it raises, the reply counts as bad output and the next
         provider is asked.
         """
+        _check_messages(messages)
         request_id = request_id or uuid.uuid4().hex
         deadline = time.monotonic() + (deadline_s or self.setup.reliability.request_deadline_s)
         attempts: list[Attempt] = []
@@ -209,6 +210,17 @@ class LLMService:
             landed.record.outcome, landed.record.error_kind = "failure", classified.kind.value
             return LandedAttempt(landed.record, classified, None)
         return LandedAttempt(landed.record, None, landed.text, parsed)
+
+
+def _check_messages(messages: list[Message]) -> None:
+    """Refuse a malformed conversation here: sent on, every provider would reject it in turn."""
+    if not messages:
+        raise ValueError("messages must not be empty")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant"):
+            raise ValueError(f"messages[{index}]: role must be system, user or assistant")
+        if not isinstance(message.get("content"), str) or not message["content"].strip():
+            raise ValueError(f"messages[{index}]: content must be a non-empty string")
 
 
 def _as_attempt(landed: LandedAttempt) -> Attempt:
