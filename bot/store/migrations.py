@@ -91,3 +91,84 @@ def m003_provider_events(db: Database) -> None:
 
 # == Admin side (m2xx) =====================================================================================
 # (migrations of the admin area are appended here, named m201_..., m202_...)
+
+
+@MIGRATIONS()
+def m201_scheduler_runs(db: Database) -> None:
+    """One row per scheduled job: its last run, claimed in a transaction so two schedulers never both run it."""
+    db["scheduler_runs"].create(
+        {
+            "job": str,
+            "last_started_at": float,
+            "last_finished_at": float,
+            "holder": str,  # host:pid of the scheduler that ran it
+            "last_error": str,
+            "runs": int,
+        },
+        pk="job",
+        defaults={"runs": 0},
+    )
+
+
+@MIGRATIONS()
+def m202_admin_alerts(db: Database) -> None:
+    """Alerts derived from provider_events: a cursor over event ids, and each alert with its delivery state."""
+    db["admin_alert_cursor"].create({"name": str, "last_event_id": int}, pk="name")
+    db["admin_alerts"].create(
+        {
+            "id": int,
+            "dedupe_key": str,  # kind:provider:event id; unique, so an alert is never created twice
+            "at": float,
+            "kind": str,  # benched | recovered | all_down | all_recovered
+            "provider": str,
+            "message": str,
+            "advice": str,
+            "event_id": int,
+            "delivery": str,  # pending | delivered | failed
+            "attempts": int,
+            "claimed_until": float,  # a process delivering it holds this lease
+            "delivered_at": float,
+            "sinks_done": str,  # comma-separated sinks already sent to, so a retry never repeats them
+            "last_error": str,
+        },
+        pk="id",
+        not_null={"dedupe_key", "delivery"},
+        defaults={"attempts": 0, "delivery": "pending"},
+    )
+    db["admin_alerts"].create_index(["dedupe_key"], unique=True)
+    db["admin_alerts"].create_index(["delivery"])
+    db["admin_alerts"].create_index(["at"])
+    # Events already in the store when the admin side is installed are history, not news: start after them.
+    last = db.execute("select coalesce(max(id), 0) from provider_events").fetchone()[0]
+    db["admin_alert_cursor"].insert({"name": "alerts", "last_event_id": last})
+
+
+@MIGRATIONS()
+def m203_llm_call_totals(db: Database) -> None:
+    """Running totals of llm_calls rolled up below a watermark, so /metrics counters stay monotonic after
+    retention deletes old rows and a scrape only reads the recent tail of llm_calls."""
+    db["llm_call_totals"].create(
+        {
+            "provider": str,
+            "purpose": str,
+            "outcome": str,
+            "error_kind": str,  # '' for successes (NULL cannot be part of a primary key lookup)
+            "attempts": int,
+            "latency_ms_sum": float,
+            "input_tokens": int,
+            "output_tokens": int,
+            "cost_usd": float,
+        },
+        pk=("provider", "purpose", "outcome", "error_kind"),
+    )
+    db["llm_latency_totals"].create(
+        {"provider": str, "outcome": str, "le": str, "attempts": int},  # le: bucket upper bound in seconds
+        pk=("provider", "outcome", "le"),
+    )
+    db["llm_rollup"].create({"name": str, "watermark": float}, pk="name")
+
+
+@MIGRATIONS()
+def m204_llm_calls_purpose_index(db: Database) -> None:
+    """Probe cost per day filters on purpose = 'selftest' over a time range."""
+    db["llm_calls"].create_index(["purpose", "started_at"])

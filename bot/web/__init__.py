@@ -68,7 +68,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:
-        return jsonify(error=error.name, detail=error.description), error.code
+        response = jsonify(error=error.name, detail=error.description)
+        response.status_code = error.code or 500
+        # Keep what the exception says beyond its body: Allow on 405, WWW-Authenticate on 401, ...
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> Any:
