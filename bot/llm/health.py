@@ -100,18 +100,7 @@ class ProviderHealth:
             if record.state == ProviderState.DISABLED:
                 self._write(record, last_success_at=now)
                 return
-            self._move(
-                record,
-                ProviderState.HEALTHY,
-                "answered",
-                None,
-                actor,
-                until=None,
-                consecutive_failures=0,
-                cooldown_level=0,
-                trial_lease_until=None,
-                last_success_at=now,
-            )
+            self._back_to_healthy(record, "answered", actor, last_success_at=now)
 
     def _is_plainly_healthy(self, provider: str) -> bool:
         record = self.get(provider)
@@ -161,17 +150,7 @@ class ProviderHealth:
             record = self.get(provider)
             if record.state == ProviderState.DISABLED:
                 return
-            self._move(
-                record,
-                ProviderState.HEALTHY,
-                "reset by admin",
-                None,
-                actor,
-                until=None,
-                consecutive_failures=0,
-                cooldown_level=0,
-                trial_lease_until=None,
-            )
+            self._back_to_healthy(record, "reset by admin", actor)
 
     def set_disabled(self, provider: str, disabled: bool, actor: str) -> None:
         with self.store.immediate():
@@ -179,17 +158,14 @@ class ProviderHealth:
             if disabled:
                 self._move(record, ProviderState.DISABLED, "disabled by admin", None, actor, until=None)
             elif record.state == ProviderState.DISABLED:
-                self._move(
-                    record,
-                    ProviderState.HEALTHY,
-                    "enabled by admin",
-                    None,
-                    actor,
-                    until=None,
-                    consecutive_failures=0,
-                    cooldown_level=0,
-                    trial_lease_until=None,
-                )
+                self._back_to_healthy(record, "enabled by admin", actor)
+
+    def _back_to_healthy(self, record: HealthRecord, reason: str, actor: str, **changes: object) -> None:
+        """Healthy with a clean slate: no cooldown, no failure count, no trial in progress."""
+        self._move(
+            record, ProviderState.HEALTHY, reason, None, actor,
+            until=None, consecutive_failures=0, cooldown_level=0, trial_lease_until=None, **changes,
+        )  # fmt: skip
 
     def _move(
         self, record: HealthRecord, state: ProviderState, reason: str, kind: str | None, actor: str, **changes: object
