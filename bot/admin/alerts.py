@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Sequence
 
 from bot.admin.alert_sinks import Alert, AlertSinks
-from bot.admin.availability import DOWN_STATES
 from bot.llm.error_kinds import POLICIES, ErrorKind
 from bot.llm.health import ProviderState
 from bot.store import Store
@@ -226,5 +225,9 @@ class AlertDispatcher:
         return list(self.store.db.query("select * from admin_alerts order by id desc limit ?", [limit]))
 
 
+# States in which a provider gets no traffic, as ``provider_events`` names them.
+_DOWN_STATES = frozenset({ProviderState.BENCHED.value, ProviderState.COOLING_DOWN.value, ProviderState.DISABLED.value})
+
+
 def _all_down(states: dict[str, str]) -> bool:
-    return bool(states) and all(state in DOWN_STATES for state in states.values())
+    return bool(states) and all(state in _DOWN_STATES for state in states.values())

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator, Sequence
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from bot.admin.availability import is_usable
 from bot.admin.call_rollup import INF, LATENCY_BUCKETS_S, ROLLUP_LAG_S, call_counts, latency_counts, le_label, roll_up
 from bot.admin.call_rollup import watermark as read_watermark
 from bot.llm.health import HealthRecord, ProviderHealth, ProviderState
@@ -127,7 +126,7 @@ class LLMMetricsCollector(Collector):
         for record in records:
             for candidate in ProviderState:
                 state.add_metric([record.provider, candidate.value], 1.0 if record.state == candidate else 0.0)
-            usable.add_metric([record.provider], 1.0 if is_usable(record, now) else 0.0)
+            usable.add_metric([record.provider], 1.0 if record.takes_traffic_at(now) else 0.0)
             failures.add_metric([record.provider], record.consecutive_failures)
         yield state
         yield usable

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 
 from bot.admin.analytics import TimeRange, attempt_stats, probe_cost_by_day
-from bot.admin.availability import is_usable
 from bot.admin.job_runs import JobRuns
 from bot.admin.settings import AdminSettings
 from bot.llm import LLMService
@@ -44,7 +43,7 @@ def provider_status(
     next_provider = None
     for deployment in service.deployments:
         record = service.health.get(deployment.name)
-        usable = is_usable(record, now)
+        usable = record.takes_traffic_at(now)
         if usable and next_provider is None:
             next_provider = deployment.name
         last_success = _last_at(service, deployment.name, "success")
@@ -96,7 +95,7 @@ def usable_count(service: LLMService, clock: Callable[[], float] = time.time) ->
     """(usable providers, configured providers): what ``/api/llm/health`` reports."""
     now = clock()
     records = [service.health.get(d.name) for d in service.deployments]
-    return sum(1 for r in records if is_usable(r, now)), len(records)
+    return sum(1 for r in records if r.takes_traffic_at(now)), len(records)
 
 
 def _last_at(service: LLMService, provider: str, outcome: str) -> float | None:

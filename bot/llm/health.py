@@ -58,6 +58,12 @@ class HealthRecord:
     def from_row(cls, row: dict) -> HealthRecord:
         return cls(**{**row, "state": ProviderState(row["state"])})
 
+    def takes_traffic_at(self, now: float) -> bool:
+        """Could a request call this provider at ``now`` (normally, or as the trial after a cooldown)?"""
+        if self.state in (ProviderState.HEALTHY, ProviderState.DEGRADED):
+            return True
+        return self.state == ProviderState.COOLING_DOWN and (self.until or 0) <= now
+
 
 class ProviderHealth:
     """Reads and moves the shared state of providers. Cheap enough to consult before every call."""
@@ -80,7 +86,7 @@ class ProviderHealth:
         now = self.clock()
         if record.state in (ProviderState.HEALTHY, ProviderState.DEGRADED):
             return Admission.NORMAL
-        if record.state != ProviderState.COOLING_DOWN or (record.until or 0) > now:
+        if not record.takes_traffic_at(now):
             return Admission.REFUSED
         # One statement, so two workers cannot both take the lease.
         claimed = self.store.db.execute(
