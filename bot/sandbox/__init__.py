@@ -1,4 +1,5 @@
-"""Sandbox mode: a local emulator of the Anthropic, Gemini and OpenAI HTTP APIs, for tests, benchmarks and demos.
+"""Sandbox mode: a local emulator of the Anthropic, Gemini and OpenAI HTTP APIs and of Twilio's Messages API,
+for tests, benchmarks and demos (``scripted_model`` answers the Djobea prompts as a model would).
 
 ``ProviderEmulator`` is re-exported lazily so that ``python -m bot.sandbox.emulator`` does not import the
 module twice (runpy warns when a package eagerly imports the module it is about to run).

@@ -13,6 +13,13 @@ Endpoints served (provider names are the product's: claude, gemini, openai)::
     GET  /_emulator/calls[?provider=]    POST /_emulator/faults    POST /_emulator/latency
     POST /_emulator/reset                GET  /_emulator/health
 
+and an emulated Twilio Messages API (``bot.sandbox.twilio_emulator``, state in ``emulator.twilio``)::
+
+    POST /2010-04-01/Accounts/{AccountSid}/Messages.json          (TWILIO_API_BASE = base_url)
+    GET  /2010-04-01/Accounts/{AccountSid}/Messages[/{Sid}].json
+    GET  /_emulator/twilio/messages      POST /_emulator/twilio/faults   POST /_emulator/twilio/latency
+    POST /_emulator/twilio/credentials   POST /_emulator/twilio/callbacks
+
 Run standalone with ``python -m bot.sandbox.emulator --port 8090``.
 """
 
@@ -49,6 +56,7 @@ from bot.sandbox.provider_payloads import (
     not_found_response,
     success_response,
 )
+from bot.sandbox.twilio_emulator import TWILIO_PREFIX, EmulatedTwilio
 
 CONTROL_PREFIX: Final = "/_emulator/"
 DEFAULT_RETRY_AFTER: Final = 30.0
@@ -176,6 +184,7 @@ class ProviderEmulator:
         self._server: _EmulatorServer | None = None
         self._base_url: str | None = None  # kept after stop() so callers can still name where it was
         self._thread: threading.Thread | None = None
+        self.twilio = EmulatedTwilio()  # the emulated Twilio Messages API served on the same port
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
@@ -286,6 +295,7 @@ class ProviderEmulator:
             self._default_responder = None
             self._calls.clear()
             self._counts.clear()
+        self.twilio.reset()
 
     @staticmethod
     def _replace_fault(state: _ProviderState, plan: _FaultPlan | None) -> None:
@@ -479,6 +489,8 @@ class _ProviderHandler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         if path.startswith(CONTROL_PREFIX):
             self._control(method, path, query, raw)
+        elif path.startswith(TWILIO_PREFIX):
+            self._twilio(method, path, query, raw)
         else:
             self._provider(method, path, raw)
 
@@ -545,6 +557,17 @@ class _ProviderHandler(BaseHTTPRequestHandler):
             return self._reset()
         self._answer(call, fault_response(provider, plan.fault, request.model, plan.retry_after, prompt_tokens))
 
+    def _twilio(self, method: str, path: str, query: str, raw: bytes) -> None:
+        emulator = self.server.emulator
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        reply = emulator.twilio.handle(method, path, query, headers, raw)
+        if reply.latency and emulator._stopping.wait(reply.latency):
+            self.close_connection = True
+            return
+        self._send(ProviderResponse(reply.status, reply.headers, reply.body))
+        if reply.after is not None:
+            reply.after()
+
     def _answer(self, call: RecordedCall, response: ProviderResponse) -> None:
         # Status is recorded before the write so a client that got its answer sees it in calls().
         self.server.emulator._set_status(call, response.status)
@@ -584,6 +607,8 @@ class _ProviderHandler(BaseHTTPRequestHandler):
                 return self._control_reply(200, {"calls": [c.to_json() for c in emulator.calls(provider)]})
             if method == "GET" and path == "/_emulator/health":
                 return self._control_reply(200, {"ok": True})
+            if path.startswith("/_emulator/twilio/"):
+                return self._control_twilio(method, path, query, raw)
             if method != "POST" or path not in (
                 "/_emulator/faults",
                 "/_emulator/latency",
@@ -608,6 +633,26 @@ class _ProviderHandler(BaseHTTPRequestHandler):
             self._control_reply(200, {"ok": True})
         except (ValueError, TypeError) as exc:
             self._control_reply(400, {"error": str(exc)})
+
+    def _control_twilio(self, method: str, path: str, query: str, raw: bytes) -> None:
+        twilio = self.server.emulator.twilio
+        if method == "GET" and path == "/_emulator/twilio/messages":
+            to = parse_qs(query).get("to", [None])[0]
+            return self._control_reply(200, {"messages": twilio.messages(to)})
+        body = json.loads(raw) if raw.strip() else {}
+        if method != "POST" or not isinstance(body, dict):
+            return self._control_reply(404, {"error": f"no control endpoint {method} {path}"})
+        if path == "/_emulator/twilio/faults":
+            twilio.set_fault(body.get("fault"), times=body.get("times"), retry_after=body.get("retry_after"))
+        elif path == "/_emulator/twilio/latency":
+            twilio.set_latency(body.get("seconds", 0.0))
+        elif path == "/_emulator/twilio/credentials":
+            twilio.set_credentials(str(body.get("account_sid", "")), str(body.get("auth_token", "")))
+        elif path == "/_emulator/twilio/callbacks":
+            twilio.set_callbacks(bool(body.get("enabled")))
+        else:
+            return self._control_reply(404, {"error": f"no control endpoint {method} {path}"})
+        self._control_reply(200, {"ok": True})
 
     def _control_reply(self, status: int, payload: dict[str, Any]) -> None:
         body = json.dumps(payload).encode()

@@ -89,6 +89,164 @@ def m003_provider_events(db: Database) -> None:
 # (migrations of the conversation area are appended here, named m101_..., m102_...)
 
 
+@MIGRATIONS()
+def m101_inbound_messages(db: Database) -> None:
+    """Every customer message, stored before the webhook answers: the durable queue workers claim with leases."""
+    db["inbound_messages"].create(
+        {
+            "id": int,
+            "message_sid": str,  # Twilio's MessageSid (or chat:<uuid>); unique, so a redelivery is a no-op
+            "channel": str,  # whatsapp | chat
+            "customer_id": str,  # +2376... for phones, else the chat user id; one conversation per customer
+            "from_number": str,
+            "to_number": str,
+            "body": str,
+            "profile_name": str,
+            "media": str,  # JSON list of {"url", "content_type"}
+            "latitude": float,
+            "longitude": float,
+            "form": str,  # the whole Twilio form as JSON, so fields Twilio adds later are kept too
+            "received_at": float,
+            "status": str,  # pending | done | expired | failed
+            "attempts": int,
+            "next_attempt_at": float,
+            "lease_owner": str,  # host:pid:thread of the worker holding it
+            "lease_token": str,  # fencing token: writes made for a claim check it is still theirs
+            "lease_until": float,
+            "last_error": str,
+            "done_at": float,
+        },
+        pk="id",
+        not_null={"message_sid", "customer_id", "status"},
+        defaults={"attempts": 0, "status": "pending", "next_attempt_at": 0.0},
+    )
+    db["inbound_messages"].create_index(["message_sid"], unique=True)
+    db["inbound_messages"].create_index(["status", "next_attempt_at"])
+    db["inbound_messages"].create_index(["customer_id", "status", "id"])
+
+
+@MIGRATIONS()
+def m102_conversations(db: Database) -> None:
+    """One conversation per customer and its turns: the history the engine reads back on every message."""
+    db["conversations"].create(
+        {
+            "id": int,
+            "customer_id": str,
+            "channel": str,
+            "language": str,  # fr | en | pcm, the language the customer writes in
+            "profile_name": str,
+            "created_at": float,
+            "updated_at": float,
+            "last_inbound_at": float,  # opens WhatsApp's 24-hour window for free-form replies
+        },
+        pk="id",
+        not_null={"customer_id"},
+    )
+    db["conversations"].create_index(["customer_id"], unique=True)
+    db["conversation_messages"].create(
+        {
+            "id": int,
+            "conversation_id": int,
+            "role": str,  # user | assistant
+            "content": str,
+            "at": float,
+            "inbound_id": int,
+            "provider": str,  # which LLM deployment wrote an assistant turn
+            "kind": str,  # message | holding
+        },
+        pk="id",
+        foreign_keys=[("conversation_id", "conversations", "id")],
+    )
+    db["conversation_messages"].create_index(["conversation_id", "id"])
+
+
+@MIGRATIONS()
+def m103_service_requests(db: Database) -> None:
+    """The service request a conversation accumulates: collecting -> awaiting_confirmation -> confirmed."""
+    db["service_requests"].create(
+        {
+            "id": int,
+            "conversation_id": int,
+            "customer_id": str,
+            "status": str,  # collecting | awaiting_confirmation | confirmed | cancelled
+            "service_type": str,  # plomberie | electricite | electromenager
+            "location": str,  # quartier / landmark, or "WhatsApp location" for a shared pin
+            "latitude": float,
+            "longitude": float,
+            "description": str,
+            "urgency": str,  # urgent | today | this_week | flexible, or a preferred time in words
+            "media": str,  # JSON list of {"url", "content_type"} the customer sent
+            "language": str,
+            "created_at": float,
+            "updated_at": float,
+            "confirmed_at": float,
+        },
+        pk="id",
+        not_null={"conversation_id", "status"},
+        foreign_keys=[("conversation_id", "conversations", "id")],
+    )
+    db["service_requests"].create_index(["conversation_id", "status"])
+    db["service_requests"].create_index(["status", "created_at"])
+
+
+@MIGRATIONS()
+def m104_outbound_messages(db: Database) -> None:
+    """Every message we send, recorded *before* the send under an idempotency key, so a restart never
+    sends a reply twice and never loses one."""
+    db["outbound_messages"].create(
+        {
+            "id": int,
+            "idempotency_key": str,  # <inbound id>:reply:<part> | <inbound id>:holding
+            "inbound_id": int,
+            "customer_id": str,
+            "to_number": str,
+            "kind": str,  # reply | holding
+            "part": int,
+            "parts": int,
+            "body": str,
+            "provider": str,
+            # pending (not yet handed to Twilio) | in_flight (handed over, answer not yet recorded)
+            # | Twilio's own status from then on: queued, sent, delivered, read, failed, undelivered
+            # | failed (refused by Twilio: error_code says why) | sandbox (no Twilio credentials: kept here)
+            "status": str,
+            "twilio_sid": str,
+            "error_code": int,
+            "error_reason": str,
+            "attempts": int,
+            "next_attempt_at": float,
+            "send_started_at": float,
+            "sent_at": float,
+            "status_at": float,
+            "created_at": float,
+        },
+        pk="id",
+        not_null={"idempotency_key", "status"},
+        defaults={"attempts": 0, "next_attempt_at": 0.0},
+    )
+    db["outbound_messages"].create_index(["idempotency_key"], unique=True)
+    db["outbound_messages"].create_index(["inbound_id"])
+    db["outbound_messages"].create_index(["twilio_sid"])
+    db["outbound_messages"].create_index(["status", "created_at"])
+
+
+@MIGRATIONS()
+def m105_message_status_events(db: Database) -> None:
+    """Twilio's delivery status callbacks as received (the outbound row keeps only the latest)."""
+    db["message_status_events"].create(
+        {
+            "id": int,
+            "at": float,
+            "outbound_id": int,
+            "twilio_sid": str,
+            "status": str,
+            "error_code": int,
+            "error_reason": str,
+        },
+        pk="id",
+    )
+    db["message_status_events"].create_index(["twilio_sid"])
+
+
 # == Admin side (m2xx) =====================================================================================
 # (migrations of the admin area are appended here, named m201_..., m202_...)
 

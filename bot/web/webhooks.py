@@ -1,14 +1,130 @@
-"""Routes of this area (placeholder: none yet)."""
+"""Twilio's webhooks: ``POST /webhook/whatsapp`` (customer messages) and ``POST /webhook/twilio/status``.
+
+The inbound webhook only checks and stores: signature first (403, nothing stored), then the form (400
+with the reason), then the message is written to the durable queue and empty TwiML is returned at once;
+a worker writes and sends the reply later, so Twilio's 15-second limit never meets a slow provider. A
+redelivered ``MessageSid`` is acknowledged the same way and stored once. No path answers 500: a
+database that cannot take the message answers 503 so that Twilio delivers it again.
+"""
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import time
 from typing import TYPE_CHECKING
 
-from flask import Flask
+from flask import Blueprint, Flask, Response, abort, current_app, request
+
+from bot.messaging.twilio_gateway import ERROR_REASONS
+from bot.whatsapp.runtime import (
+    EXTENSION_KEY,
+    STATUS_CALLBACK_PATH,
+    WhatsAppRuntime,
+    build_whatsapp_runtime,
+    runtime_for,
+)
+from bot.whatsapp.signatures import signature_problem, signed_url
+from bot.whatsapp.twilio_form import MalformedWebhook, inbound_from_twilio_form
 
 if TYPE_CHECKING:
     from bot.web import AppServices
 
+log = logging.getLogger(__name__)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+blueprint = Blueprint("whatsapp_webhooks", __name__)
+
+
+def whatsapp_runtime(app: Flask, services: AppServices) -> WhatsAppRuntime:
+    """The WhatsApp runtime of this app, built on first use (the three areas of this side share it)."""
+    return runtime_for(
+        app.extensions,
+        lambda: build_whatsapp_runtime(
+            services.store,
+            services.llm.service,
+            services.env,
+            sandbox=services.llm.sandbox,
+            clock=app.config.get("WHATSAPP_CLOCK", time.time),
+            sleep=app.config.get("WHATSAPP_SLEEP", time.sleep),
+        ),
+    )
+
 
 def init_app(app: Flask, services: AppServices) -> None:
-    """Register this area's blueprint and start what it needs."""
+    """Register the webhooks and start this process's background workers (WHATSAPP_WORKER_THREADS)."""
+    runtime = whatsapp_runtime(app, services)
+    app.register_blueprint(blueprint)
+    runtime.start_workers()
+
+
+def _runtime() -> WhatsAppRuntime:
+    return current_app.extensions[EXTENSION_KEY]
+
+
+def _twiml(status: int = 200) -> Response:
+    return Response(EMPTY_TWIML, status=status, mimetype="text/xml")
+
+
+def _verify_twilio(runtime: WhatsAppRuntime) -> None:
+    """400 for a body that is not a form, 403 for a missing or forged signature."""
+    if request.mimetype != FORM_TYPE:
+        abort(400, description=f"expected Content-Type {FORM_TYPE}, got {request.mimetype or 'none'}")
+    url = signed_url(runtime.settings, request.url, request.path, request.query_string.decode("latin-1"))
+    problem = signature_problem(runtime.settings, url, request.form, request.headers)
+    if problem:
+        log.warning("refused webhook %s from %s: %s", request.path, request.remote_addr, problem)
+        abort(403, description=problem)
+
+
+@blueprint.post("/webhook/whatsapp")
+def whatsapp_inbound() -> Response:
+    runtime = _runtime()
+    _verify_twilio(runtime)
+    try:
+        message = inbound_from_twilio_form(request.form)
+    except MalformedWebhook as exc:
+        abort(400, description=str(exc))
+    try:
+        _, created = runtime.queue.enqueue(message)
+    except sqlite3.Error:
+        log.exception("could not store inbound message %s", message.message_sid)
+        return _twiml(503)  # not stored: Twilio's retry will bring it again
+    if created:
+        runtime.wake_workers()
+    return _twiml()
+
+
+@blueprint.post(STATUS_CALLBACK_PATH)
+def twilio_status() -> Response:
+    runtime = _runtime()
+    _verify_twilio(runtime)
+    sid = (request.form.get("MessageSid") or "").strip()
+    status = (request.form.get("MessageStatus") or request.form.get("SmsStatus") or "").strip()
+    if not sid or not status:
+        abort(400, description="MessageSid and MessageStatus are required")
+    code_raw = (request.form.get("ErrorCode") or "").strip()
+    try:
+        code = int(code_raw) if code_raw else None
+    except ValueError:
+        abort(400, description="ErrorCode must be an integer")
+    outbound_raw = request.args.get("outbound", "")
+    outbound_id = int(outbound_raw) if outbound_raw.isdigit() else None
+    reason = _status_reason(code, request.form.get("ErrorMessage"))
+    try:
+        recorded = runtime.outbox.record_status(sid, status, code, reason, outbound_id)
+    except sqlite3.Error:
+        log.exception("could not record status of %s", sid)
+        return _twiml(503)
+    if not recorded:
+        log.warning("status callback for unknown message %s (%s)", sid, status)
+    return Response(status=204)
+
+
+def _status_reason(code: int | None, message: str | None) -> str | None:
+    if code is None:
+        return None
+    known = ERROR_REASONS.get(code, "Twilio error")
+    return f"{known}: {message}"[:300] if message else known

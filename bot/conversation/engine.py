@@ -1,0 +1,200 @@
+"""``ConversationEngine``: one customer message in, one reply and an updated service request out.
+
+``decide`` reads the history, asks the LLM service for a structured ``TurnReply`` (a reply that does
+not parse sends the request to the next provider) and merges it into the open request; it writes
+nothing but the conversation row. ``commit`` stores the turn inside the caller's transaction, so the
+worker can store the turn and the outbound reply atomically, fenced by its lease.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+
+import sqlite_utils
+
+from bot.conversation.fixed_replies import holding_reply, media_received
+from bot.conversation.history import ConversationHistory, HistoryMessage, RequestDraft
+from bot.conversation.language import LANGUAGES, detect_language
+from bot.conversation.prompts import LANGUAGE_NAMES, TURN_PROMPT, as_langchain, as_llm_messages
+from bot.conversation.turn_schema import TURN_PARSER, TurnReply, parse_turn
+from bot.llm import AllProvidersFailed, LLMService
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A customer message as the engine needs it, whatever channel brought it."""
+
+    customer_id: str
+    text: str
+    channel: str = "whatsapp"
+    profile_name: str | None = None
+    media: list[dict[str, str]] = field(default_factory=list)  # [{"url", "content_type"}]
+    latitude: float | None = None
+    longitude: float | None = None
+    location_label: str | None = None
+    inbound_id: int | None = None
+
+    def as_user_content(self) -> str:
+        """The text the model (and the history) sees: the words, plus notes for media and shared location."""
+        lines = [self.text.strip()] if self.text.strip() else []
+        if self.media:
+            kinds = ", ".join(m.get("content_type") or "file" for m in self.media)
+            lines.append(f"[the customer sent {len(self.media)} attachment(s): {kinds}]")
+        if self.latitude is not None and self.longitude is not None:
+            label = f" ({self.location_label})" if self.location_label else ""
+            lines.append(f"[the customer shared a WhatsApp location: {self.latitude}, {self.longitude}{label}]")
+        return "\n".join(lines) or "[empty message]"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to answer and store for one turn; nothing is stored until ``commit``."""
+
+    turn: Turn
+    conversation_id: int
+    reply: str
+    language: str
+    provider: str
+    model: str
+    request: RequestDraft
+    parsed: TurnReply
+
+
+class ConversationEngine:
+    def __init__(self, llm: LLMService, history: ConversationHistory, deadline_s: float | None = None) -> None:
+        self.llm = llm
+        self.history = history
+        self.deadline_s = deadline_s
+
+    def language_of(self, turn: Turn) -> str:
+        """Best guess of the customer's language without a model (for the holding reply)."""
+        conversation = self.history.find(turn.customer_id)
+        return detect_language(turn.text, current=conversation.language if conversation else None)
+
+    def decide(self, turn: Turn, request_id: str | None = None) -> Decision:
+        """Ask the providers for this turn's reply; raises ``AllProvidersFailed`` when none gives a valid one."""
+        conversation = self.history.ensure(turn.customer_id, turn.channel, turn.profile_name)
+        draft = self.history.open_request(conversation.id)
+        draft = _with_shared_location(draft, turn)
+        language = self.language_of(turn)
+        history, unanswered = _alternating(self.history.recent(conversation.id))
+        prompt = TURN_PROMPT.format_messages(
+            language=language,
+            language_name=LANGUAGE_NAMES[language],
+            draft=_draft_json(draft),
+            missing=", ".join(draft.missing()) or "nothing: summarise and ask for confirmation",
+            format_instructions=TURN_PARSER.get_format_instructions(),
+            history=as_langchain(history),
+            message="\n".join([*unanswered, turn.as_user_content()]),
+        )
+        completion = self.llm.complete(
+            as_llm_messages(prompt),
+            purpose="chat",
+            validate=parse_turn,
+            deadline_s=self.deadline_s,
+            request_id=request_id,
+        )
+        parsed: TurnReply = completion.parsed
+        reply = parsed.reply
+        if turn.media:
+            reply = f"{media_received(parsed.language, [m.get('content_type', '') for m in turn.media])} {reply}"
+        return Decision(
+            turn=turn,
+            conversation_id=conversation.id,
+            reply=reply,
+            language=parsed.language,
+            provider=completion.provider,
+            model=completion.model,
+            request=_merged(draft, parsed, turn),
+            parsed=parsed,
+        )
+
+    def commit(self, db: sqlite_utils.Database, decision: Decision) -> int | None:
+        """Store the turn (both messages, the request) in the caller's transaction; returns the request id."""
+        turn = decision.turn
+        self.history.append(db, decision.conversation_id, "user", turn.as_user_content(), inbound_id=turn.inbound_id)
+        self.history.append(
+            db,
+            decision.conversation_id,
+            "assistant",
+            decision.reply,
+            inbound_id=turn.inbound_id,
+            provider=decision.provider,
+        )
+        self.history.touch(db, decision.conversation_id, decision.language, inbound=True)
+        if not decision.request.started:
+            return None
+        return self.history.save_request(
+            db, decision.conversation_id, turn.customer_id, decision.request, decision.language
+        )
+
+    def commit_unanswered(self, db: sqlite_utils.Database, turn: Turn, language: str) -> str:
+        """Store a message no provider could answer, with the holding reply it got; returns that reply.
+
+        The customer's words stay in the history, so the next answered turn takes them into account.
+        """
+        conversation = self.history.ensure(turn.customer_id, turn.channel, turn.profile_name)
+        text = holding_reply(language)
+        self.history.append(db, conversation.id, "user", turn.as_user_content(), inbound_id=turn.inbound_id)
+        self.history.append(db, conversation.id, "assistant", text, inbound_id=turn.inbound_id, kind="holding")
+        self.history.touch(db, conversation.id, language, inbound=True)
+        return text
+
+    def respond(self, turn: Turn) -> Decision:
+        """Decide and commit in one go (the synchronous chat API and CLI). Raises ``AllProvidersFailed``."""
+        decision = self.decide(turn)
+        with self.history.store.immediate() as db:
+            self.commit(db, decision)
+        return decision
+
+
+def _draft_json(draft: RequestDraft) -> str:
+    known = {**draft.known(), "status": draft.status}
+    if draft.media:
+        known["attachments"] = len(draft.media)
+    return json.dumps(known, ensure_ascii=False)
+
+
+def _alternating(history: list[HistoryMessage]) -> tuple[list[HistoryMessage], list[str]]:
+    """Join consecutive messages of one role, and split off trailing user messages that never got an
+    answer (all providers were down) so they join the current message: some providers refuse two user
+    turns in a row."""
+    merged: list[HistoryMessage] = []
+    for message in history:
+        if merged and merged[-1].role == message.role:
+            merged[-1] = HistoryMessage(message.role, f"{merged[-1].content}\n{message.content}")
+        else:
+            merged.append(message)
+    if merged and merged[-1].role == "user":
+        return merged[:-1], [merged[-1].content]
+    return merged, []
+
+
+def _with_shared_location(draft: RequestDraft, turn: Turn) -> RequestDraft:
+    if turn.latitude is None or turn.longitude is None:
+        return draft
+    label = turn.location_label or f"WhatsApp location ({turn.latitude:.5f}, {turn.longitude:.5f})"
+    return replace(draft, latitude=turn.latitude, longitude=turn.longitude, location=draft.location or label)
+
+
+def _merged(draft: RequestDraft, parsed: TurnReply, turn: Turn) -> RequestDraft:
+    merged = replace(draft, media=[*draft.media, *turn.media])
+    for name in ("service_type", "location", "description", "urgency"):
+        value = getattr(parsed, name)
+        if value:
+            setattr(merged, name, value)
+    if turn.latitude is not None and draft.location:
+        merged.location = draft.location  # a shared pin is more precise than the model's paraphrase of it
+    if parsed.customer_cancelled and draft.id is not None:
+        merged.status = "cancelled"
+    elif merged.missing():
+        merged.status = "collecting"
+    elif parsed.customer_confirmed and draft.status == "awaiting_confirmation":
+        merged.status = "confirmed"
+    else:
+        merged.status = "awaiting_confirmation"
+    return merged
+
+
+__all__ = ["LANGUAGES", "AllProvidersFailed", "ConversationEngine", "Decision", "Turn"]

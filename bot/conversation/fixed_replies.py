@@ -1,0 +1,42 @@
+"""Words the product says without a model, in each customer language (fr, en, pcm).
+
+The holding reply goes out when no provider can answer; it must be short, true, and promise nothing
+a human will not do. Default suggestions stand in when no model can write them.
+"""
+
+from __future__ import annotations
+
+HOLDING_REPLY = {
+    "fr": "Nous avons bien reçu votre demande. Un conseiller Djobea revient vers vous très vite.",
+    "en": "We have received your request. A Djobea adviser will get back to you very soon.",
+    "pcm": "We don receive your message. Djobea person go answer you quick quick.",
+}
+
+MEDIA_RECEIVED = {
+    "fr": "Merci, nous avons bien reçu votre {what}.",
+    "en": "Thank you, we have received your {what}.",
+    "pcm": "Thank you, we don receive your {what}.",
+}
+MEDIA_WHAT = {
+    "fr": {"image": "photo", "video": "vidéo", "audio": "message vocal", "other": "fichier"},
+    "en": {"image": "photo", "video": "video", "audio": "voice note", "other": "file"},
+    "pcm": {"image": "picture", "video": "video", "audio": "voice note", "other": "file"},
+}
+
+DEFAULT_SUGGESTIONS = {
+    "fr": ["J'ai une fuite d'eau", "Je n'ai plus de courant", "Mon frigo ne marche plus"],
+    "en": ["I have a water leak", "My power is out", "My fridge stopped working"],
+    "pcm": ["Water di leak for my house", "Light don go for my house", "My fridge no di work"],
+}
+
+
+def holding_reply(language: str) -> str:
+    return HOLDING_REPLY.get(language, HOLDING_REPLY["fr"])
+
+
+def media_received(language: str, content_types: list[str]) -> str:
+    """'Thank you, we have received your photo.' for the first medium's kind (image/..., audio/...)."""
+    language = language if language in MEDIA_RECEIVED else "fr"
+    major = (content_types[0].split("/", 1)[0] if content_types else "other").lower()
+    what = MEDIA_WHAT[language].get(major, MEDIA_WHAT[language]["other"])
+    return MEDIA_RECEIVED[language].format(what=what)

@@ -1,0 +1,218 @@
+"""``Outbox``: the ``outbound_messages`` table, where a message is recorded before it is sent.
+
+A row is written under an idempotency key (``<inbound id>:reply:<part>``, ``<inbound id>:holding``) in
+the same transaction as the conversation turn that produced it, so a reply exists once whatever
+crashes later. Its status then moves::
+
+    pending ──(fenced, compare-and-set)──> in_flight ──Twilio 201──> queued ─callbacks─> sent > delivered > read
+       ^                                       │ retryable error                              └──> failed / undelivered
+       └───────────────────────────────────────┘ refused (63016, 21211, ...) ──> failed, with error_code and reason
+    pending ──no Twilio credentials──> sandbox (kept here instead of sent)
+
+``in_flight`` marks the one window where we cannot know alone whether Twilio has the message (it took it,
+then we crashed before recording the sid): ``WhatsAppSender`` resolves it by asking Twilio.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from bot.store import Store
+
+PENDING, IN_FLIGHT, SANDBOX, FAILED = "pending", "in_flight", "sandbox", "failed"
+UNSETTLED = frozenset({PENDING, IN_FLIGHT})
+# Twilio's statuses in the order a message goes through them; a late callback never moves a row back.
+STATUS_RANK = {
+    "accepted": 1,
+    "queued": 1,
+    "scheduled": 1,
+    "sending": 2,
+    "sent": 3,
+    "failed": 4,
+    "undelivered": 4,
+    "delivered": 5,
+    "read": 6,
+}
+Fence = Callable[[sqlite_utils.Database], None]
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    id: int
+    idempotency_key: str
+    inbound_id: int | None
+    customer_id: str
+    to_number: str
+    kind: str  # reply | holding
+    part: int
+    parts: int
+    body: str
+    status: str
+    twilio_sid: str | None
+    error_code: int | None
+    error_reason: str | None
+    attempts: int
+    next_attempt_at: float
+    send_started_at: float | None
+    provider: str | None = None  # the LLM deployment that wrote it (None for fixed texts)
+
+    @property
+    def settled(self) -> bool:
+        return self.status not in UNSETTLED
+
+
+class Outbox:
+    """Reads and moves outbound rows; writes that start a send are fenced by the caller's lease."""
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+
+    def add(
+        self,
+        db: sqlite_utils.Database,
+        *,
+        key: str,
+        inbound_id: int | None,
+        customer_id: str,
+        to_number: str,
+        kind: str,
+        bodies: list[str],
+        provider: str | None = None,
+    ) -> None:
+        """Record the parts of one message inside the caller's transaction; a known key adds nothing."""
+        now = self.clock()
+        for index, body in enumerate(bodies, start=1):
+            part_key = f"{key}:{index}" if len(bodies) > 1 else key
+            db.execute(
+                "insert or ignore into outbound_messages (idempotency_key, inbound_id, customer_id, to_number, kind,"
+                " part, parts, body, provider, status, attempts, next_attempt_at, created_at)"
+                " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?)",
+                [part_key, inbound_id, customer_id, to_number, kind, index, len(bodies), body, provider, PENDING, now],
+            )
+
+    def for_inbound(self, inbound_id: int, kind: str | None = None) -> list[OutboundMessage]:
+        """The rows produced for one inbound message, in sending order (holding first, then reply parts)."""
+        sql = "select * from outbound_messages where inbound_id = ?"
+        params: list[object] = [inbound_id]
+        if kind:
+            sql += " and kind = ?"
+            params.append(kind)
+        return [_row(r) for r in self.store.db.query(sql + " order by id", params)]
+
+    def for_customer(self, customer_id: str) -> list[OutboundMessage]:
+        return [
+            _row(r)
+            for r in self.store.db.query(
+                "select * from outbound_messages where customer_id = ? order by id", [customer_id]
+            )
+        ]
+
+    def get(self, outbound_id: int) -> OutboundMessage | None:
+        rows = list(self.store.db.query("select * from outbound_messages where id = ?", [outbound_id]))
+        return _row(rows[0]) if rows else None
+
+    def mark_in_flight(self, outbound_id: int, fence: Fence) -> bool:
+        """pending -> in_flight, only if the fence passes and nobody else did it first."""
+        with self.store.immediate() as db:
+            fence(db)
+            cursor = db.execute(
+                "update outbound_messages set status = ?, attempts = attempts + 1, send_started_at = ?"
+                " where id = ? and status = ?",
+                [IN_FLIGHT, self.clock(), outbound_id, PENDING],
+            )
+            return cursor.rowcount == 1
+
+    def mark_accepted(self, outbound_id: int, sid: str, status: str) -> None:
+        self._update(outbound_id, status=status, twilio_sid=sid, sent_at=self.clock(), status_at=self.clock())
+
+    def mark_pending(self, outbound_id: int, until: float, reason: str | None, code: int | None = None) -> None:
+        """Back to pending (a retryable failure, or an in-flight send Twilio turned out not to have)."""
+        self._update(outbound_id, status=PENDING, next_attempt_at=until, error_reason=reason, error_code=code)
+
+    def mark_failed(self, outbound_id: int, code: int | None, reason: str) -> None:
+        self._update(outbound_id, status=FAILED, error_code=code, error_reason=reason, status_at=self.clock())
+
+    def supersede(self, db: sqlite_utils.Database, inbound_id: int, kind: str, reason: str) -> None:
+        """Inside the caller's transaction: drop rows of ``kind`` for ``inbound_id`` not yet handed to Twilio."""
+        db.execute(
+            "update outbound_messages set status = ?, error_reason = ?, status_at = ?"
+            " where inbound_id = ? and kind = ? and status = ?",
+            [FAILED, reason, self.clock(), inbound_id, kind, PENDING],
+        )
+
+    def mark_sandbox(self, outbound_id: int, fence: Fence) -> None:
+        with self.store.immediate() as db:
+            fence(db)
+            db.execute(
+                "update outbound_messages set status = ?, sent_at = ?, status_at = ? where id = ? and status = ?",
+                [SANDBOX, self.clock(), self.clock(), outbound_id, PENDING],
+            )
+
+    def record_status(
+        self, sid: str, status: str, error_code: int | None, reason: str | None, outbound_id: int | None = None
+    ) -> bool:
+        """Apply a delivery status callback; returns False when no row matches ``sid`` (or ``outbound_id``).
+
+        ``outbound_id`` (carried in the callback URL) finds a row whose sid we never recorded because we
+        crashed right after Twilio accepted it.
+        """
+        status = status.lower()
+        with self.store.immediate() as db:
+            row = db.execute("select id, status from outbound_messages where twilio_sid = ?", [sid]).fetchone()
+            if row is None and outbound_id is not None:
+                row = db.execute(
+                    "select id, status from outbound_messages where id = ? and (twilio_sid is null or twilio_sid = ?)",
+                    [outbound_id, sid],
+                ).fetchone()
+            if row is None:
+                return False
+            db["message_status_events"].insert(
+                {
+                    "at": self.clock(),
+                    "outbound_id": row[0],
+                    "twilio_sid": sid,
+                    "status": status,
+                    "error_code": error_code,
+                    "error_reason": reason,
+                }
+            )
+            current = STATUS_RANK.get(row[1], 0)
+            if STATUS_RANK.get(status, 0) >= current:
+                db.execute(
+                    "update outbound_messages set status = ?, twilio_sid = ?, status_at = ?,"
+                    " error_code = coalesce(?, error_code), error_reason = coalesce(?, error_reason),"
+                    " sent_at = coalesce(sent_at, ?) where id = ?",
+                    [status, sid, self.clock(), error_code, reason, self.clock(), row[0]],
+                )
+        return True
+
+    def _update(self, outbound_id: int, **values: object) -> None:
+        with self.store.immediate() as db:
+            db["outbound_messages"].update(outbound_id, values)
+
+
+def _row(row: dict) -> OutboundMessage:
+    return OutboundMessage(
+        id=row["id"],
+        idempotency_key=row["idempotency_key"],
+        inbound_id=row["inbound_id"],
+        customer_id=row["customer_id"],
+        to_number=row["to_number"],
+        kind=row["kind"],
+        part=row["part"],
+        parts=row["parts"],
+        body=row["body"],
+        status=row["status"],
+        twilio_sid=row["twilio_sid"],
+        error_code=row["error_code"],
+        error_reason=row["error_reason"],
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"] or 0.0,
+        send_started_at=row["send_started_at"],
+        provider=row["provider"],
+    )

@@ -1,0 +1,274 @@
+"""An emulated Twilio Messages API, served by ``ProviderEmulator`` on the same port.
+
+    POST /2010-04-01/Accounts/{AccountSid}/Messages.json          send (form-encoded, Basic auth)
+    GET  /2010-04-01/Accounts/{AccountSid}/Messages.json[?To=&From=&PageSize=]   list, newest first
+    GET  /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json    fetch one
+
+The twilio client is pointed here with ``TWILIO_API_BASE=<emulator base_url>``. Basic auth must name the
+account in the path; with ``set_credentials`` only that token is accepted. Every accepted message is
+recorded *before* the (optional) latency, so killing a client mid-call leaves Twilio holding a message
+the client never heard about, which is the window a sender must survive. With ``deliver_callbacks``
+on, each accepted message's ``StatusCallback`` gets Twilio's signed status posts (sent, delivered; or
+failed with 63016 under the ``outside_window`` fault).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+from twilio.request_validator import RequestValidator
+
+from bot.sandbox.twilio_payloads import (
+    BODY_MAX_CHARS,
+    JSON_TYPE,
+    OUTSIDE_WINDOW_MESSAGE,
+    TWILIO_FAULTS,
+    error_body,
+    fault_error,
+    message_page,
+    message_resource,
+    new_message_sid,
+)
+
+TWILIO_PREFIX = "/2010-04-01/"
+_MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages(?:/(?P<sid>[^/]+))?\.json$")
+_ADDRESS = re.compile(r"^(whatsapp:)?\+\d{6,15}$")
+CALLBACK_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class TwilioReply:
+    """What the HTTP handler writes; ``after`` runs once the answer is sent (status callbacks)."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = (("Content-Type", JSON_TYPE),)
+    latency: float = 0.0
+    after: Callable[[], None] | None = None
+
+
+@dataclass
+class _Plan:
+    fault: str
+    remaining: int | None
+    retry_after: float | None
+
+
+@dataclass
+class EmulatedTwilio:
+    """Thread-safe state of the emulated Twilio account(s): messages, faults, latency, callbacks."""
+
+    credentials: dict[str, str] = field(default_factory=dict)  # account sid -> auth token; empty: any
+    deliver_callbacks: bool = False
+    _messages: list[dict[str, Any]] = field(default_factory=list)
+    _callback_urls: dict[str, str] = field(default_factory=dict)
+    _accepted_at: dict[str, float] = field(default_factory=dict)  # sid -> time.time() when accepted
+    _plan: _Plan | None = None
+    _latency: float = 0.0
+    _requests: int = 0
+    _lock: threading.Condition = field(default_factory=threading.Condition)
+
+    # --- scripting ----------------------------------------------------------------------------------------
+
+    def set_credentials(self, account_sid: str, auth_token: str) -> None:
+        with self._lock:
+            self.credentials[account_sid] = auth_token
+
+    def set_fault(self, fault: str | None, times: int | None = None, retry_after: float | None = None) -> None:
+        """Fail the next ``times`` sends (None: until cleared) with ``fault`` (see ``twilio_payloads``)."""
+        if fault is not None and fault not in TWILIO_FAULTS:
+            raise ValueError(f"unknown Twilio fault {fault!r}; expected one of {', '.join(TWILIO_FAULTS)}")
+        if times is not None and times < 1:
+            raise ValueError(f"times must be at least 1, got {times}")
+        with self._lock:
+            self._plan = _Plan(fault, times, retry_after) if fault else None
+
+    def set_latency(self, seconds: float) -> None:
+        """Answer sends ``seconds`` late (the message is accepted and recorded first)."""
+        if seconds < 0:
+            raise ValueError(f"latency must not be negative, got {seconds}")
+        with self._lock:
+            self._latency = float(seconds)
+
+    def set_callbacks(self, enabled: bool) -> None:
+        with self._lock:
+            self.deliver_callbacks = enabled
+
+    def reset(self) -> None:
+        with self._lock:
+            self.credentials.clear()
+            self.deliver_callbacks = False
+            self._messages.clear()
+            self._callback_urls.clear()
+            self._accepted_at.clear()
+            self._plan = None
+            self._latency = 0.0
+            self._requests = 0
+
+    # --- records ------------------------------------------------------------------------------------------
+
+    def messages(self, to: str | None = None) -> list[dict[str, Any]]:
+        """Accepted messages, oldest first (copies), optionally only those sent to ``to``."""
+        with self._lock:
+            return [dict(m) for m in self._messages if to is None or m["to"] == to]
+
+    def accepted_at(self) -> dict[str, float]:
+        """When each message was accepted (sid -> epoch seconds, finer than Twilio's date_created)."""
+        with self._lock:
+            return dict(self._accepted_at)
+
+    def request_count(self) -> int:
+        """Send requests received, accepted or not."""
+        with self._lock:
+            return self._requests
+
+    def wait_for_messages(self, count: int, timeout: float = 5.0) -> bool:
+        with self._lock:
+            return self._lock.wait_for(lambda: len(self._messages) >= count, timeout)
+
+    def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
+        with self._lock:
+            return self._lock.wait_for(lambda: self._requests >= count, timeout)
+
+    # --- HTTP ---------------------------------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, query: str, headers: dict[str, str], raw: bytes) -> TwilioReply:
+        match = _MESSAGES.match(path)
+        if match is None:
+            return TwilioReply(404, error_body(404, 20404, f"The requested resource {path} was not found"))
+        account = match["account"]
+        token = self._authenticated(account, headers.get("authorization", ""))
+        if token is None:
+            return TwilioReply(401, error_body(401, 20003, "Authenticate"))
+        if method == "GET" and match["sid"]:
+            return self._fetch(account, match["sid"])
+        if method == "GET":
+            return self._list(account, parse_qs(query))
+        if method == "POST" and not match["sid"]:
+            form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).items()}
+            return self._create(account, token, form)
+        return TwilioReply(405, error_body(405, 20004, "Method not allowed"))
+
+    def _authenticated(self, account: str, authorization: str) -> str | None:
+        scheme, _, encoded = authorization.partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            user, _, password = base64.b64decode(encoded).decode().partition(":")
+        except ValueError:
+            return None
+        if user != account or not password:
+            return None
+        with self._lock:
+            expected = self.credentials.get(account)
+            if self.credentials and expected != password:
+                return None
+        return password
+
+    def _create(self, account: str, token: str, form: dict[str, str]) -> TwilioReply:
+        to, from_, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
+        with self._lock:
+            self._requests += 1
+            self._lock.notify_all()
+            plan = self._plan
+            if plan is not None and plan.remaining is not None:
+                plan.remaining -= 1
+                if plan.remaining <= 0:
+                    self._plan = None
+            latency = self._latency
+            callbacks = self.deliver_callbacks
+        if not to:
+            return TwilioReply(400, error_body(400, 21604, "A 'To' phone number is required."))
+        if not from_:
+            return TwilioReply(400, error_body(400, 21603, "A 'From' phone number is required."))
+        if not body and not form.get("MediaUrl"):
+            return TwilioReply(400, error_body(400, 21602, "Message body is required."))
+        if len(body) > BODY_MAX_CHARS:
+            return TwilioReply(
+                400, error_body(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+            )
+        if not _ADDRESS.match(to):
+            return TwilioReply(400, error_body(400, 21211, f"Invalid 'To' Phone Number: {to}"))
+        fault = plan.fault if plan else None
+        failure = fault_error(fault, to) if fault else None
+        if failure is not None:
+            status, code, message = failure
+            headers: tuple[tuple[str, str], ...] = (("Content-Type", JSON_TYPE),)
+            if status == 429:
+                headers += (("Retry-After", str(int(plan.retry_after or 1))),)  # type: ignore[union-attr]
+            return TwilioReply(status, error_body(status, code, message), headers, latency)
+        resource = message_resource(
+            sid=new_message_sid(), account_sid=account, to=to, from_=from_, body=body, status="queued",
+            created_at=time.time(),
+        )  # fmt: skip
+        with self._lock:
+            self._messages.append(resource)
+            self._accepted_at[resource["sid"]] = time.time()
+            callback = form.get("StatusCallback")
+            if callback:
+                self._callback_urls[resource["sid"]] = callback
+            self._lock.notify_all()
+        after = None
+        if callback and callbacks:
+            final = ("failed", 63016) if fault == "outside_window" else ("delivered", None)
+            after = self._callbacks_later(resource["sid"], account, token, callback, final)
+        elif fault == "outside_window":
+            self._update(resource["sid"], "failed", 63016)
+        return TwilioReply(201, json.dumps(resource).encode(), latency=latency, after=after)
+
+    def _fetch(self, account: str, sid: str) -> TwilioReply:
+        with self._lock:
+            found = next((m for m in self._messages if m["sid"] == sid and m["account_sid"] == account), None)
+        if found is None:
+            return TwilioReply(
+                404, error_body(404, 20404, f"The requested resource /Messages/{sid}.json was not found")
+            )
+        return TwilioReply(200, json.dumps(found).encode())
+
+    def _list(self, account: str, query: dict[str, list[str]]) -> TwilioReply:
+        to = (query.get("To") or [None])[0]
+        from_ = (query.get("From") or [None])[0]
+        size = int((query.get("PageSize") or ["50"])[0])
+        with self._lock:
+            selected = [
+                dict(m)
+                for m in reversed(self._messages)
+                if m["account_sid"] == account
+                and (to is None or m["to"] == to)
+                and (from_ is None or m["from"] == from_)
+            ]
+        return TwilioReply(200, json.dumps(message_page(account, selected, size)).encode())
+
+    def _update(self, sid: str, status: str, error_code: int | None) -> None:
+        with self._lock:
+            for message in self._messages:
+                if message["sid"] == sid:
+                    message["status"] = status
+                    message["error_code"] = error_code
+                    message["error_message"] = OUTSIDE_WINDOW_MESSAGE if error_code == 63016 else None
+
+    def _callbacks_later(
+        self, sid: str, account: str, token: str, url: str, final: tuple[str, int | None]
+    ) -> Callable[[], None]:
+        def deliver() -> None:
+            for status, code in (("sent", None), final) if final[0] != "failed" else (final,):
+                self._update(sid, status, code)
+                form = {"MessageSid": sid, "MessageStatus": status, "AccountSid": account, "ApiVersion": "2010-04-01"}
+                if code:
+                    form["ErrorCode"] = str(code)
+                signature = RequestValidator(token).compute_signature(url, form)
+                try:
+                    httpx.post(url, data=form, headers={"X-Twilio-Signature": signature}, timeout=CALLBACK_TIMEOUT_S)
+                except httpx.HTTPError:
+                    return  # Twilio gives up on a callback that fails; so do we
+
+        return lambda: threading.Thread(target=deliver, name="twilio-status-callback", daemon=True).start()

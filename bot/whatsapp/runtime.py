@@ -1,0 +1,151 @@
+"""``WhatsAppRuntime``: the objects of the WhatsApp area for one process, built once from settings.
+
+The web areas (webhooks, chat, suggestions), ``python -m bot chat`` and ``python -m bot worker`` all
+use the same pieces; none of them holds shared state (that is in the store), so any number of
+processes may build one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.conversation.engine import ConversationEngine
+from bot.conversation.history import ConversationHistory
+from bot.conversation.suggestions import SuggestionWriter
+from bot.inbound import InboundQueue
+from bot.llm import LLMService
+from bot.messaging.outbox import Outbox
+from bot.messaging.sender import SendPolicy, WhatsAppSender
+from bot.messaging.twilio_gateway import SendKind, TwilioGateway
+from bot.store import Store
+from bot.whatsapp.settings import WhatsAppSettings
+from bot.whatsapp.worker import ConversationWorker, WorkerPool
+
+if TYPE_CHECKING:
+    from bot.sandbox.emulator import ProviderEmulator
+
+log = logging.getLogger(__name__)
+
+STATUS_CALLBACK_PATH = "/webhook/twilio/status"
+EXTENSION_KEY = "djobea.whatsapp"
+
+
+@dataclass
+class WhatsAppRuntime:
+    settings: WhatsAppSettings
+    store: Store
+    queue: InboundQueue
+    history: ConversationHistory
+    engine: ConversationEngine
+    suggestions: SuggestionWriter
+    outbox: Outbox
+    sender: WhatsAppSender
+    worker: ConversationWorker
+    pool: WorkerPool | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def start_workers(self, threads: int | None = None) -> None:
+        """Start background worker threads in this process (idempotent)."""
+        count = self.settings.worker_threads if threads is None else threads
+        with self._lock:
+            if self.pool is None and count > 0:
+                self.pool = WorkerPool(self.worker, count).start()
+
+    def wake_workers(self) -> None:
+        if self.pool is not None:
+            self.pool.wake()
+
+    def stop_workers(self) -> None:
+        with self._lock:
+            if self.pool is not None:
+                self.pool.stop()
+                self.pool = None
+
+
+def build_whatsapp_runtime(
+    store: Store,
+    llm: LLMService,
+    env: Mapping[str, str],
+    *,
+    sandbox: ProviderEmulator | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+    send_policy: SendPolicy | None = None,
+) -> WhatsAppRuntime:
+    """Wire the area together. ``sandbox``: the provider emulator this process runs when no key is set,
+    which is taught to answer like a model would for our prompts (see ``bot.sandbox.scripted_model``)."""
+    settings = WhatsAppSettings.from_env(env)
+    if sandbox is not None:
+        from bot.sandbox.scripted_model import djobea_model_reply
+
+        sandbox.set_responder(None, djobea_model_reply)
+    gateway = None
+    if settings.can_send:
+        gateway = TwilioGateway(
+            settings.account_sid or "",
+            settings.auth_token or "",
+            settings.whatsapp_number or "",
+            api_base=settings.api_base,
+            timeout_s=settings.timeout_s,
+        )
+    else:
+        log.warning(
+            "WhatsApp SANDBOX OUTBOX: TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN / TWILIO_WHATSAPP_NUMBER not all set, "
+            "so replies are kept in outbound_messages (status 'sandbox') instead of being sent."
+        )
+    callback = settings.public_base_url + STATUS_CALLBACK_PATH if settings.public_base_url else None
+    queue = InboundQueue(store, clock)
+    history = ConversationHistory(store, clock)
+    engine = ConversationEngine(llm, history)
+    outbox = Outbox(store, clock)
+    policy = send_policy or SendPolicy(in_flight_grace_s=settings.timeout_s + 1)
+    sender = WhatsAppSender(outbox, gateway, callback, policy, clock, sleep)
+    worker = ConversationWorker(store, queue, engine, outbox, sender, settings, clock)
+    return WhatsAppRuntime(
+        settings=settings,
+        store=store,
+        queue=queue,
+        history=history,
+        engine=engine,
+        suggestions=SuggestionWriter(llm, history),
+        outbox=outbox,
+        sender=sender,
+        worker=worker,
+    )
+
+
+def admin_whatsapp_sender(env: Mapping[str, str], admin_number: str | None) -> Callable[[str], None] | None:
+    """A ``send_admin_whatsapp(text)`` for admin alerts, or None without Twilio credentials or a number.
+
+    It raises when Twilio does not accept the message, so the alert sinks retry it later.
+    """
+    settings = WhatsAppSettings.from_env(env)
+    if not (admin_number and settings.can_send):
+        return None
+    gateway = TwilioGateway(
+        settings.account_sid or "",
+        settings.auth_token or "",
+        settings.whatsapp_number or "",
+        api_base=settings.api_base,
+        timeout_s=settings.timeout_s,
+    )
+
+    def send(text: str) -> None:
+        outcome = gateway.send(admin_number, text)
+        if outcome.kind is not SendKind.ACCEPTED:
+            raise RuntimeError(f"Twilio did not accept the admin alert: {outcome.reason or outcome.kind.value}")
+
+    return send
+
+
+def runtime_for(extensions: dict[str, Any], build: Callable[[], WhatsAppRuntime]) -> WhatsAppRuntime:
+    """The runtime kept in an app's ``extensions`` (built on first use), shared by the web areas."""
+    runtime = extensions.get(EXTENSION_KEY)
+    if runtime is None:
+        runtime = extensions[EXTENSION_KEY] = build()
+    return runtime

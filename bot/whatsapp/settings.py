@@ -1,0 +1,87 @@
+"""Settings of the WhatsApp area, read once from the environment (or a test's mapping) and checked.
+
+TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN   REST credentials; the token also checks webhook signatures.
+                                        Without both, replies are kept as sandbox messages.
+TWILIO_WHATSAPP_NUMBER                  our sender, e.g. +14155238886 (whatsapp: prefix optional)
+TWILIO_API_BASE                         default https://api.twilio.com (an emulated Twilio in tests)
+TWILIO_WEBHOOK_SHARED_KEY               secret of a Twilio SharedKey, for webhooks signed with one
+PUBLIC_BASE_URL                         the URL Twilio calls us at (https://bot.example.com): signatures
+                                        are computed over it, and StatusCallback URLs are built from it
+TWILIO_TIMEOUT_S                        per REST call (default 10; twilio's own default is none)
+WHATSAPP_WORKER_THREADS                 background workers in each web process (default 2; 0: none)
+INBOUND_LEASE_S                         how long a claim lasts before another worker may take over (120)
+WHATSAPP_WINDOW_HOURS                   free-form reply window after the customer's last message (24)
+WHATSAPP_MAX_CHARS                      longest message part (1600, Twilio's limit)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.messaging.split import WHATSAPP_MAX_CHARS
+from bot.messaging.twilio_gateway import TWILIO_API_BASE
+
+
+class WhatsAppSettingsError(ValueError):
+    """A WhatsApp setting has a value we cannot use; the message names the variable. Raised at start-up."""
+
+
+@dataclass(frozen=True)
+class WhatsAppSettings:
+    account_sid: str | None
+    auth_token: str | None
+    whatsapp_number: str | None
+    api_base: str
+    shared_key: str | None
+    public_base_url: str | None
+    timeout_s: float
+    worker_threads: int
+    lease_s: float
+    window_s: float
+    max_chars: int
+
+    @property
+    def can_send(self) -> bool:
+        """True when real (or emulated) Twilio sends are configured; else outbound goes to the sandbox outbox."""
+        return bool(self.account_sid and self.auth_token and self.whatsapp_number)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.auth_token, self.shared_key) if s)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WhatsAppSettings:
+        public = (env.get("PUBLIC_BASE_URL") or "").strip().rstrip("/") or None
+        if public and not public.startswith(("http://", "https://")):
+            raise WhatsAppSettingsError(f"PUBLIC_BASE_URL must start with http:// or https://, got {public!r}")
+        api_base = (env.get("TWILIO_API_BASE") or TWILIO_API_BASE).strip().rstrip("/")
+        if not api_base.startswith(("http://", "https://")):
+            raise WhatsAppSettingsError(f"TWILIO_API_BASE must start with http:// or https://, got {api_base!r}")
+        return cls(
+            account_sid=(env.get("TWILIO_ACCOUNT_SID") or "").strip() or None,
+            auth_token=(env.get("TWILIO_AUTH_TOKEN") or "").strip() or None,
+            whatsapp_number=(env.get("TWILIO_WHATSAPP_NUMBER") or "").strip() or None,
+            api_base=api_base,
+            shared_key=(env.get("TWILIO_WEBHOOK_SHARED_KEY") or "").strip() or None,
+            public_base_url=public,
+            timeout_s=_number(env, "TWILIO_TIMEOUT_S", 10.0, minimum=0.1),
+            worker_threads=int(_number(env, "WHATSAPP_WORKER_THREADS", 2, minimum=0, integer=True)),
+            lease_s=_number(env, "INBOUND_LEASE_S", 120.0, minimum=1),
+            window_s=_number(env, "WHATSAPP_WINDOW_HOURS", 24.0, minimum=0) * 3600,
+            max_chars=int(_number(env, "WHATSAPP_MAX_CHARS", WHATSAPP_MAX_CHARS, minimum=50, integer=True)),
+        )
+
+
+def _number(env: Mapping[str, str], name: str, default: float, minimum: float, integer: bool = False) -> float:
+    raw = env.get(name)
+    if raw is None or str(raw).strip() == "":
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        kind = "an integer" if integer else "a number"
+        raise WhatsAppSettingsError(f"{name} must be {kind}, got {raw!r}") from None
+    if value < minimum:
+        raise WhatsAppSettingsError(f"{name} must be at least {minimum}, got {raw!r}")
+    return value

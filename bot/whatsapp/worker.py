@@ -1,0 +1,235 @@
+"""``ConversationWorker``: takes one stored message at a time and sees it through to exactly one reply.
+
+For a claimed message (lease held, fenced by its token)::
+
+    reply already recorded? ──yes──> deliver what is not yet with Twilio ──all settled──> done
+          │ no
+    24-hour window closed? ──yes──> expired (recorded, nothing sent: WhatsApp would refuse it)
+          │ no
+    engine.decide ──AllProvidersFailed──> one holding reply (once per message), deferred with backoff
+          │ ok
+    one transaction: turn + reply parts recorded ──> deliver ──> done (or deferred until Twilio takes them)
+
+A crash anywhere leaves the message pending; when its lease runs out another worker claims it and the
+recorded state says where to resume, so the model is asked again only if no reply was recorded, and a
+recorded reply is sent once (see ``WhatsAppSender`` for the in-flight window).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from bot.conversation.engine import ConversationEngine, Turn
+from bot.conversation.fixed_replies import holding_reply
+from bot.inbound import ClaimedMessage, InboundQueue, LeaseLost
+from bot.inbound.queue import EXPIRED
+from bot.llm import AllProvidersFailed
+from bot.messaging.outbox import Outbox
+from bot.messaging.sender import WhatsAppSender
+from bot.messaging.split import split_message
+from bot.redaction import redact_secrets
+from bot.store import Store
+from bot.whatsapp.settings import WhatsAppSettings
+
+log = logging.getLogger(__name__)
+
+LLM_RETRY_BASE_S = 5.0  # first wait after every provider failed; doubles per attempt
+LLM_RETRY_MAX_S = 120.0  # a recovered provider is noticed within two minutes at worst
+ERROR_RETRY_S = 30.0  # after an unexpected error (a bug, a locked database): try again, never drop
+IDLE_POLL_S = 0.5  # an idle worker looks for work this often (other processes enqueue without waking us)
+ERROR_LOOP_MAX_WAIT_S = 10.0
+
+
+class ConversationWorker:
+    def __init__(
+        self,
+        store: Store,
+        queue: InboundQueue,
+        engine: ConversationEngine,
+        outbox: Outbox,
+        sender: WhatsAppSender,
+        settings: WhatsAppSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.engine = engine
+        self.outbox = outbox
+        self.sender = sender
+        self.settings = settings
+        self.clock = clock
+
+    # --- driving ------------------------------------------------------------------------------------------
+
+    def process_once(self, owner: str | None = None, customer_id: str | None = None) -> bool:
+        """Claim and process one due message (of ``customer_id`` only, when given); False when none is due."""
+        claim = self.queue.claim(owner or worker_name(), self.settings.lease_s, customer_id)
+        if claim is None:
+            return False
+        try:
+            self._process(claim)
+        except LeaseLost as exc:
+            log.warning("%s; its new holder finishes it", exc)
+        except Exception as exc:  # a bug or a database error must not lose the message: retry later
+            log.exception("processing inbound message %s failed", claim.id)
+            reason = redact_secrets(f"{type(exc).__name__}: {exc}", known_secrets=self.settings.secrets)
+            try:
+                self.queue.defer(claim, self.clock() + ERROR_RETRY_S, reason)
+            except Exception:  # noqa: BLE001 - the lease will expire and another claim will retry
+                log.exception("could not defer inbound message %s", claim.id)
+        return True
+
+    def drain(self, timeout_s: float = 30.0, customer_id: str | None = None) -> int:
+        """Process due messages until none is due (or ``timeout_s`` passes); returns how many were taken."""
+        deadline = time.monotonic() + timeout_s
+        taken = 0
+        while time.monotonic() < deadline and self.process_once(customer_id=customer_id):
+            taken += 1
+        return taken
+
+    def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
+        """Loop until ``stop`` is set: process what is due, else sleep until the next due time or a wake-up."""
+        wake = wake or threading.Event()
+        errors = 0
+        while not stop.is_set():
+            try:
+                if self.process_once():
+                    errors = 0
+                    continue
+                due = self.queue.next_due_at()
+                errors = 0
+            except Exception:  # noqa: BLE001 - e.g. database locked past busy_timeout: keep the thread alive
+                log.exception("worker loop error")
+                due, errors = None, errors + 1
+            wait = IDLE_POLL_S if due is None else min(max(due - self.clock(), 0.01), IDLE_POLL_S)
+            if errors:
+                wait = min(IDLE_POLL_S * 2**errors, ERROR_LOOP_MAX_WAIT_S)  # a broken database is not hammered
+            if wake.wait(wait):
+                wake.clear()
+
+    # --- one message --------------------------------------------------------------------------------------
+
+    def _process(self, claim: ClaimedMessage) -> None:
+        message = claim.message
+        replies = self.outbox.for_inbound(claim.id, kind="reply")
+        if replies:  # a previous holder recorded the reply and died before it was all sent
+            self._deliver(claim, replies, "reply")
+            return
+        if self._window_closed(claim):
+            self.queue.finish(claim, EXPIRED, "WhatsApp 24-hour window closed before an answer could be sent")
+            return
+        turn = Turn(
+            customer_id=message.customer_id,
+            text=message.body,
+            channel=message.channel,
+            profile_name=message.profile_name,
+            media=message.media,
+            latitude=message.latitude,
+            longitude=message.longitude,
+            location_label=message.form.get("Address") or message.form.get("Label") or None,
+            inbound_id=claim.id,
+        )
+        try:
+            decision = self.engine.decide(turn, request_id=f"inbound-{claim.id}-{claim.attempts}")
+        except AllProvidersFailed as exc:
+            self._hold(claim, turn, str(exc))
+            return
+        parts = split_message(decision.reply, self.settings.max_chars)
+        with self.store.immediate() as db:
+            self.queue.check_lease(db, claim, extend_s=self.settings.lease_s)
+            self.engine.commit(db, decision)
+            self.outbox.add(
+                db,
+                key=f"{claim.id}:reply",
+                inbound_id=claim.id,
+                customer_id=message.customer_id,
+                to_number=message.from_number or message.customer_id,
+                kind="reply",
+                bodies=parts,
+                provider=decision.provider,
+            )
+            # The answer is here: a holding reply Twilio has not been handed yet is now pointless.
+            self.outbox.supersede(db, claim.id, kind="holding", reason="superseded by the answer")
+        self._deliver(claim, self.outbox.for_inbound(claim.id, kind="reply"), "reply")
+
+    def _hold(self, claim: ClaimedMessage, turn: Turn, failure: str) -> None:
+        """No provider answered: one holding reply per message, then try again later."""
+        message = claim.message
+        holding = self.outbox.for_inbound(claim.id, kind="holding")
+        if not holding:
+            with self.store.immediate() as db:
+                self.queue.check_lease(db, claim, extend_s=self.settings.lease_s)
+                self.outbox.add(
+                    db,
+                    key=f"{claim.id}:holding",
+                    inbound_id=claim.id,
+                    customer_id=message.customer_id,
+                    to_number=message.from_number or message.customer_id,
+                    kind="holding",
+                    bodies=[holding_reply(self.engine.language_of(turn))],
+                )
+            holding = self.outbox.for_inbound(claim.id, kind="holding")
+        delivery = self.sender.deliver(holding, self._fence(claim))
+        retry_at = self.clock() + min(LLM_RETRY_BASE_S * 2 ** (claim.attempts - 1), LLM_RETRY_MAX_S)
+        if not delivery.settled and delivery.retry_at is not None:
+            retry_at = min(retry_at, delivery.retry_at)
+        self.queue.defer(claim, retry_at, redact_secrets(failure, known_secrets=self.settings.secrets))
+
+    def _deliver(self, claim: ClaimedMessage, rows: list, what: str) -> None:
+        delivery = self.sender.deliver(rows, self._fence(claim))
+        if delivery.settled:
+            self.queue.complete(claim)
+        else:
+            self.queue.defer(claim, delivery.retry_at or self.clock() + ERROR_RETRY_S, f"{what} waiting for Twilio")
+
+    def _fence(self, claim: ClaimedMessage):
+        return lambda db: self.queue.check_lease(db, claim, extend_s=self.settings.lease_s)
+
+    def _window_closed(self, claim: ClaimedMessage) -> bool:
+        if claim.message.channel != "whatsapp":
+            return False
+        last = self.store.db.execute(
+            "select max(received_at) from inbound_messages where customer_id = ? and channel = 'whatsapp'",
+            [claim.message.customer_id],
+        ).fetchone()[0]
+        return self.clock() > (last or claim.received_at) + self.settings.window_s
+
+
+class WorkerPool:
+    """Worker threads inside one process; ``wake()`` lets a webhook start them at once on new work."""
+
+    def __init__(self, worker: ConversationWorker, threads: int) -> None:
+        self.worker = worker
+        self.size = threads
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> WorkerPool:
+        for index in range(self.size):
+            thread = threading.Thread(
+                target=self.worker.run, args=(self._stop, self._wake), name=f"whatsapp-worker-{index}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout_s)
+        self._threads.clear()
+
+
+def worker_name() -> str:
+    """host:pid:thread, recorded as the lease owner so an admin can tell who holds a message."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
