@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bot.cli import admin, ask, chat, serve
+from bot.cli import admin, ask, chat, serve, worker
 
-COMMAND_MODULES = (ask, chat, serve, admin)
+COMMAND_MODULES = (ask, chat, worker, serve, admin)
 
 
 def main(argv: list[str] | None = None) -> int:

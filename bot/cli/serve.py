@@ -25,15 +25,18 @@ from apscheduler.schedulers.base import BaseScheduler
 from bot.admin.job_runs import JobRuns
 from bot.admin.scheduler import ScheduledJob, admin_jobs, build_scheduler
 from bot.admin.settings import AdminSettings
+from bot.inbound import release_expired_leases
 from bot.llm import LLMError
 from bot.llm.factory import open_llm_runtime
 from bot.settings import Settings
 from bot.store import Store
 from bot.web import AppServices, create_app, services_of
+from bot.whatsapp.runtime import admin_whatsapp_sender
 
 log = logging.getLogger(__name__)
 
 EXIT_CONFIG = 2
+RESUME_INBOUND_INTERVAL_S = 60.0
 
 
 @dataclass
@@ -43,12 +46,13 @@ class SchedulerExtras:
 
 
 def scheduler_extras(services: AppServices) -> SchedulerExtras:
-    """What other areas add to the scheduler: the hook where they are wired in.
-
-    E.g. ``ScheduledJob("resume_inbound", lambda: release_expired_leases(services.store), 60)`` from the
-    conversation area, and a ``send_admin_whatsapp(text)`` so alerts reach ``ADMIN_WHATSAPP_NUMBER``.
-    """
-    return SchedulerExtras()
+    """What other areas add to the scheduler: the WhatsApp area's stuck-message recovery, and the
+    Twilio sender through which alerts reach ``ADMIN_WHATSAPP_NUMBER``."""
+    resume_inbound = ScheduledJob(
+        "resume_inbound", lambda: release_expired_leases(services.store), RESUME_INBOUND_INTERVAL_S
+    )
+    admin_number = AdminSettings.from_env(services.env).admin_whatsapp_number
+    return SchedulerExtras([resume_inbound], admin_whatsapp_sender(services.env, admin_number))
 
 
 def register(commands: argparse._SubParsersAction) -> None:

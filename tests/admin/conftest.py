@@ -26,7 +26,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture
 def admin_env(provider_env: dict[str, str]) -> dict[str, str]:
-    return {**provider_env, "ADMIN_API_TOKEN": TOKEN}
+    # No WhatsApp worker threads: admin tests drive nothing through the inbound queue.
+    return {**provider_env, "ADMIN_API_TOKEN": TOKEN, "WHATSAPP_WORKER_THREADS": "0"}
 
 
 @pytest.fixture
