@@ -14,12 +14,9 @@ from datetime import UTC, datetime
 from bot.admin.selftest import due_probes, probe_providers, requested_probes
 from bot.admin.settings import AdminSettings
 from bot.admin.status import provider_status
-from bot.llm import LLMError
-from bot.llm.factory import LLMRuntime, open_llm_runtime
-from bot.settings import Settings
-from bot.store import Store
+from bot.cli.services import CONFIG_ERRORS, EXIT_CONFIG, configuration_error, open_services
+from bot.llm.factory import LLMRuntime
 
-EXIT_CONFIG = 2
 EXIT_PROBE_FAILED = 3
 
 
@@ -48,13 +45,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _runtime() -> tuple[LLMRuntime, AdminSettings] | None:
     try:
-        settings = Settings.from_env()
-        runtime = open_llm_runtime(
-            Store(settings.database_path), settings.router_config_path, sandbox_url=settings.sandbox_url
-        )
-        return runtime, AdminSettings.from_env()
-    except (LLMError, ValueError) as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        return open_services().llm, AdminSettings.from_env()
+    except CONFIG_ERRORS as exc:
+        configuration_error(exc)
         return None
 
 

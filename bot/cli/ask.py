@@ -6,12 +6,9 @@ import argparse
 import json
 import sys
 
-from bot.llm import AllProvidersFailed, LLMError
-from bot.llm.factory import open_llm_runtime
-from bot.settings import Settings
-from bot.store import Store
+from bot.cli.services import CONFIG_ERRORS, EXIT_CONFIG, configuration_error, open_services
+from bot.llm import AllProvidersFailed
 
-EXIT_CONFIG = 2
 EXIT_NO_PROVIDER = 3
 
 
@@ -30,13 +27,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
     try:
-        store = Store(settings.database_path)
-        runtime = open_llm_runtime(store, settings.router_config_path, sandbox_url=settings.sandbox_url)
-    except LLMError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        runtime = open_services().llm
+    except CONFIG_ERRORS as exc:
+        return configuration_error(exc)
     try:
         completion = runtime.service.complete([{"role": "user", "content": args.message}], purpose=args.purpose)
     except AllProvidersFailed as exc:

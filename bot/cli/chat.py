@@ -15,15 +15,10 @@ import sys
 import uuid
 from collections.abc import Iterator
 
+from bot.cli.services import CONFIG_ERRORS, configuration_error, open_services
 from bot.inbound import InboundMessage
-from bot.llm import LLMError
-from bot.llm.factory import open_llm_runtime
-from bot.settings import Settings
-from bot.store import Store
 from bot.whatsapp.runtime import build_whatsapp_runtime
-from bot.whatsapp.settings import WhatsAppSettingsError
 
-EXIT_CONFIG = 2
 DEFAULT_DB = "instance/chat-sandbox.db"
 DEFAULT_PHONE = "+237600000000"
 PROVIDER_KEYS = ("ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY")
@@ -58,14 +53,12 @@ def run(args: argparse.Namespace) -> int:
     env = {k: v for k, v in os.environ.items() if k not in TWILIO_SEND_KEYS}
     if not args.live:
         env = {k: v for k, v in env.items() if k not in PROVIDER_KEYS}
-    settings = Settings.from_env(env)
     try:
-        store = Store(args.db)
-        llm = open_llm_runtime(store, settings.router_config_path, env, settings.sandbox_url)
-        runtime = build_whatsapp_runtime(store, llm.service, env, sandbox=llm.sandbox)
-    except (LLMError, WhatsAppSettingsError) as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        services = open_services(env, database_path=args.db)
+        llm = services.llm
+        runtime = build_whatsapp_runtime(services.store, llm.service, env, sandbox=llm.sandbox)
+    except CONFIG_ERRORS as exc:
+        return configuration_error(exc)
     phone = args.phone if args.phone.startswith("+") else f"+{args.phone}"
     mode = "sandbox (scripted model)" if llm.sandbox_url else "live providers"
     print(f"Djobea chat as {phone}, {mode}; history in {args.db}. /quit to stop.", file=sys.stderr)

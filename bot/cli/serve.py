@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
@@ -25,17 +23,13 @@ from apscheduler.schedulers.base import BaseScheduler
 from bot.admin.job_runs import JobRuns
 from bot.admin.scheduler import ScheduledJob, admin_jobs, build_scheduler
 from bot.admin.settings import AdminSettings
+from bot.cli.services import CONFIG_ERRORS, configuration_error, open_services
 from bot.inbound import release_expired_leases
-from bot.llm import LLMError
-from bot.llm.factory import open_llm_runtime
-from bot.settings import Settings
-from bot.store import Store
 from bot.web import AppServices, create_app, services_of
 from bot.whatsapp.runtime import admin_whatsapp_sender
 
 log = logging.getLogger(__name__)
 
-EXIT_CONFIG = 2
 RESUME_INBOUND_INTERVAL_S = 60.0
 
 
@@ -90,9 +84,8 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         app = create_app()
         scheduler = None if args.no_scheduler else scheduler_for(services_of(app), blocking=False)
-    except (LLMError, ValueError) as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+    except CONFIG_ERRORS as exc:
+        return configuration_error(exc)
     if scheduler is not None:
         scheduler.start()
     try:
@@ -104,22 +97,13 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def clock_services() -> AppServices:
-    """The services a scheduler needs (store, LLM runtime, settings), without a Flask app or its workers."""
-    settings = Settings.from_env()
-    store = Store(settings.database_path)
-    llm = open_llm_runtime(store, settings.router_config_path, os.environ, settings.sandbox_url)
-    return AppServices(settings=settings, env=os.environ, store=store, llm=llm)
-
-
 def run_clock(args: argparse.Namespace) -> int:
     logging.getLogger("bot").setLevel(logging.INFO)
     try:
-        services = clock_services()
+        services = open_services()  # no Flask app: a clock starts no web-side worker threads
         scheduler = scheduler_for(services, blocking=True)
-    except (LLMError, ValueError) as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+    except CONFIG_ERRORS as exc:
+        return configuration_error(exc)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         scheduler.shutdown(wait=False)

@@ -8,20 +8,12 @@ after a crash or ``kill -9``, it picks up what was pending once the dead holder'
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import signal
 import sys
 import threading
 
-from bot.llm import LLMError
-from bot.llm.factory import open_llm_runtime
-from bot.settings import Settings
-from bot.store import Store
+from bot.cli.services import CONFIG_ERRORS, configuration_error, open_services
 from bot.whatsapp.runtime import build_whatsapp_runtime
-from bot.whatsapp.settings import WhatsAppSettingsError
-
-EXIT_CONFIG = 2
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -37,14 +29,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
     try:
-        store = Store(settings.database_path)
-        llm = open_llm_runtime(store, settings.router_config_path, sandbox_url=settings.sandbox_url)
-        runtime = build_whatsapp_runtime(store, llm.service, os.environ, sandbox=llm.sandbox)
-    except (LLMError, WhatsAppSettingsError) as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        services = open_services()
+        llm = services.llm
+        runtime = build_whatsapp_runtime(services.store, llm.service, services.env, sandbox=llm.sandbox)
+    except CONFIG_ERRORS as exc:
+        return configuration_error(exc)
     try:
         if args.drain:
             taken = runtime.worker.drain(timeout_s=float("inf"))
@@ -56,24 +46,12 @@ def run(args: argparse.Namespace) -> int:
         threads = runtime.settings.worker_threads if args.threads is None else args.threads
         runtime.start_workers(max(1, threads))
         print(
-            f"worker running with {max(1, threads)} thread(s) on {settings.database_path}", file=sys.stderr, flush=True
+            f"worker running with {max(1, threads)} thread(s) on {services.settings.database_path}",
+            file=sys.stderr,
+            flush=True,
         )
         stop.wait()
         runtime.stop_workers()
         return 0
     finally:
         llm.close()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point until ``worker`` is registered in ``bot.cli``: ``python -m bot.cli.worker``."""
-    parser = argparse.ArgumentParser(prog="python -m bot.cli.worker")
-    commands = parser.add_subparsers(dest="command")
-    register(commands)
-    args = parser.parse_args(["worker", *(argv if argv is not None else sys.argv[1:])])
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return int(args.run(args))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -44,7 +44,7 @@ def start_worker(worker_env: dict[str, str]) -> Iterator:
 
     def start() -> subprocess.Popen:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli.worker", "--threads", "1"],
+            [sys.executable, "-m", "bot", "worker", "--threads", "1"],
             cwd=ROOT,
             env=worker_env,
             stdout=subprocess.DEVNULL,
