@@ -84,16 +84,8 @@ def build_whatsapp_runtime(
         from bot.sandbox.scripted_model import djobea_model_reply
 
         sandbox.set_responder(None, djobea_model_reply)
-    gateway = None
-    if settings.can_send:
-        gateway = TwilioGateway(
-            settings.account_sid or "",
-            settings.auth_token or "",
-            settings.whatsapp_number or "",
-            api_base=settings.api_base,
-            timeout_s=settings.timeout_s,
-        )
-    else:
+    gateway = twilio_gateway(settings)
+    if gateway is None:
         log.warning(
             "WhatsApp SANDBOX OUTBOX: TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN / TWILIO_WHATSAPP_NUMBER not all set, "
             "so replies are kept in outbound_messages (status 'sandbox') instead of being sent."
@@ -119,21 +111,27 @@ def build_whatsapp_runtime(
     )
 
 
-def admin_whatsapp_sender(env: Mapping[str, str], admin_number: str | None) -> Callable[[str], None] | None:
-    """A ``send_admin_whatsapp(text)`` for admin alerts, or None without Twilio credentials or a number.
-
-    It raises when Twilio does not accept the message, so the alert sinks retry it later.
-    """
-    settings = WhatsAppSettings.from_env(env)
-    if not (admin_number and settings.can_send):
+def twilio_gateway(settings: WhatsAppSettings) -> TwilioGateway | None:
+    """The Twilio client of these settings, or None when they do not allow sending."""
+    if not settings.can_send:
         return None
-    gateway = TwilioGateway(
+    return TwilioGateway(
         settings.account_sid or "",
         settings.auth_token or "",
         settings.whatsapp_number or "",
         api_base=settings.api_base,
         timeout_s=settings.timeout_s,
     )
+
+
+def admin_whatsapp_sender(env: Mapping[str, str], admin_number: str | None) -> Callable[[str], None] | None:
+    """A ``send_admin_whatsapp(text)`` for admin alerts, or None without Twilio credentials or a number.
+
+    It raises when Twilio does not accept the message, so the alert sinks retry it later.
+    """
+    gateway = twilio_gateway(WhatsAppSettings.from_env(env))
+    if not (admin_number and gateway):
+        return None
 
     def send(text: str) -> None:
         outcome = gateway.send(admin_number, text)
