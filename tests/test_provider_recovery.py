@@ -137,3 +137,39 @@ def test_disabled_provider_gets_nothing_until_enabled(make_llm, emulator) -> Non
     assert emulator.call_count("claude") == 0
     llm.health.set_disabled("claude", False, actor="admin:test")
     assert llm.complete(MESSAGE).provider == "claude"
+
+
+def test_no_quick_retry_once_the_first_failure_cooled_the_provider(make_llm, emulator) -> None:
+    llm: LLMService = make_llm()
+    llm.health.record_failure("claude", Classified(ErrorKind.SERVER_ERROR, 500, None), "an earlier 5xx")
+    emulator.set_fault("claude", "server_error")
+
+    assert llm.complete(MESSAGE).provider == "gemini"
+
+    assert emulator.call_count("claude") == 1, "the retry would call a provider that is now cooling down"
+    record = llm.health.get("claude")
+    assert (record.state, record.cooldown_level) == (ProviderState.COOLING_DOWN, 1)
+
+
+def test_a_trial_is_not_granted_during_a_cooldown_that_began_meanwhile(store, make_llm) -> None:
+    """Worker A reads an ended cooldown; before it claims the trial, B's trial fails and cools again."""
+    clock = FakeClock()
+    worker_b = make_llm(clock=clock, cooldown_base_s=10).health
+    worker_b.record_failure("claude", Classified(ErrorKind.RATE_LIMITED, 429, 5.0), "slow down")
+    clock.advance(6)
+    assert worker_b.admit("claude") is Admission.TRIAL
+
+    def clock_at_which_b_fails() -> float:
+        if worker_b.get("claude").trial_lease_until is not None:  # B's trial fails right now
+            worker_b.record_failure("claude", Classified(ErrorKind.TIMEOUT, None, None), "timed out")
+        return clock()
+
+    worker_a = ProviderHealth(store, worker_b.reliability, clock_at_which_b_fails)
+    assert worker_a.admit("claude") is Admission.REFUSED
+    assert worker_a.get("claude").until > clock.now
+
+
+def test_retry_after_is_capped_by_the_longest_cooldown(store, clock: FakeClock, make_llm) -> None:
+    health = make_llm(clock=clock, cooldown_max_s=600).health
+    health.record_failure("gemini", Classified(ErrorKind.RATE_LIMITED, 429, 86_400.0), "come back tomorrow")
+    assert health.get("gemini").until == clock.now + 600

@@ -90,9 +90,9 @@ class ProviderHealth:
             return Admission.REFUSED
         # One statement, so two workers cannot both take the lease.
         claimed = self.store.db.execute(
-            "update provider_health set trial_lease_until = ? where provider = ? and state = ?"
+            "update provider_health set trial_lease_until = ? where provider = ? and state = ? and until <= ?"
             " and (trial_lease_until is null or trial_lease_until <= ?)",
-            [now + self.reliability.trial_lease_s, provider, ProviderState.COOLING_DOWN.value, now],
+            [now + self.reliability.trial_lease_s, provider, ProviderState.COOLING_DOWN.value, now, now],
         ).rowcount
         self.store.db.conn.commit()
         return Admission.TRIAL if claimed == 1 else Admission.REFUSED
@@ -129,7 +129,10 @@ class ProviderHealth:
             elif blame is Blame.BENCH:
                 self._move(record, ProviderState.BENCHED, reason, kind, actor, until=None, **common)
             elif blame is Blame.COOL_FOR_RETRY_AFTER:
-                wait = classified.retry_after_s or self.reliability.rate_limit_cooldown_s
+                # Capped: a provider asking for hours would otherwise stay out until an admin noticed.
+                wait = min(
+                    classified.retry_after_s or self.reliability.rate_limit_cooldown_s, self.reliability.cooldown_max_s
+                )
                 self._move(record, ProviderState.COOLING_DOWN, reason, kind, actor, until=now + wait, **common)
             elif record.state == ProviderState.BENCHED:
                 self._write(record, **common)  # a failed probe of a benched provider keeps it benched

@@ -101,6 +101,9 @@ class LLMService:
                 continue
             retries_allowed = 0 if admission is Admission.TRIAL else 1
             for retry_index in range(retries_allowed + 1):
+                # The first failure may just have cooled the provider (here or in another process).
+                if retry_index > 0 and self.health.admit(deployment.name) is Admission.REFUSED:
+                    break
                 remaining = deadline - time.monotonic()
                 if remaining < self.setup.reliability.min_attempt_s:
                     raise AllProvidersFailed(attempts, skipped, " within the deadline")
