@@ -52,9 +52,11 @@ from bot.sandbox.provider_payloads import (
     ProviderResponse,
     estimate_tokens,
     fault_response,
+    gemini_thinking_exhausted_response,
     invalid_body_response,
     not_found_response,
     success_response,
+    thinking_exhausts_output,
 )
 from bot.sandbox.twilio_emulator import TWILIO_PREFIX, EmulatedTwilio
 
@@ -549,6 +551,8 @@ class _ProviderHandler(BaseHTTPRequestHandler):
                     raise TypeError(f"responder returned {type(text).__name__}, not str")
             except Exception:  # a broken scripted responder must show up as a failed call, not a dead thread
                 return self._answer(call, fault_response(provider, "server_error", request.model))
+            if thinking_exhausts_output(provider, request):
+                return self._answer(call, gemini_thinking_exhausted_response(request.model, prompt_tokens))
             response = success_response(provider, request.model, text, prompt_tokens, estimate_tokens(text))
             return self._answer(call, response)
         if plan.fault == "hang":

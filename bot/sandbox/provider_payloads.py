@@ -100,6 +100,37 @@ def _request_id(prefix: str) -> str:
 
 # --- success bodies ---------------------------------------------------------------------------------------
 
+# Gemini 2.5 models think before answering unless told not to (thinkingBudget 0), and their thoughts count
+# against maxOutputTokens: a small cap is used up by thinking and the answer comes back empty.
+GEMINI_THINKING_TOKENS: Final = 256
+
+
+def thinking_exhausts_output(provider: str, request: Any) -> bool:
+    """True when real Gemini would spend the whole ``maxOutputTokens`` on thinking (see above)."""
+    if provider != "gemini" or "2.5" not in request.model or request.max_tokens is None:
+        return False
+    config = request.body.get("generationConfig") or {}
+    budget = (config.get("thinkingConfig") or {}).get("thinkingBudget")
+    return budget != 0 and int(request.max_tokens) < GEMINI_THINKING_TOKENS
+
+
+def gemini_thinking_exhausted_response(model: str, input_tokens: int) -> ProviderResponse:
+    """What Gemini sends when thinking used the whole output budget: no text, finishReason MAX_TOKENS."""
+    return _json(
+        200,
+        {
+            "candidates": [{"content": {"role": "model"}, "finishReason": "MAX_TOKENS", "index": 0}],
+            "usageMetadata": {
+                "promptTokenCount": input_tokens,
+                "totalTokenCount": input_tokens + GEMINI_THINKING_TOKENS,
+                "thoughtsTokenCount": GEMINI_THINKING_TOKENS,
+            },
+            "modelVersion": model,
+            "responseId": uuid.uuid4().hex[:22],
+        },
+        content_type=GEMINI_CONTENT_TYPE,
+    )
+
 
 def success_response(
     provider: Provider, model: str, text: str, input_tokens: int, output_tokens: int
