@@ -26,6 +26,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before litellm 
 import httpx  # noqa: E402
 import yaml  # noqa: E402
 from litellm import Router  # noqa: E402
+from percentiles import percentile  # noqa: E402  (benchmarks/ is on sys.path as the script's folder)
 
 from bot.llm import LLMService, load_router_config  # noqa: E402
 from bot.llm.router_config import DEFAULT_CONFIG_PATH  # noqa: E402
@@ -33,11 +34,6 @@ from bot.sandbox import ProviderEmulator  # noqa: E402
 from bot.store import Store  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "Bonjour, mon robinet fuit depuis ce matin, vous pouvez envoyer un plombier ?"}]
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def timed(fn: Callable[[], object], count: int) -> list[float]:

@@ -33,17 +33,13 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import httpx  # noqa: E402
+from percentiles import percentile  # noqa: E402  (benchmarks/ is on sys.path as the script's folder)
 from twilio.request_validator import RequestValidator  # noqa: E402
 
 ACCOUNT_SID = "AC" + "b" * 32
 AUTH_TOKEN = "bench-twilio-token-0001"
 BOT_NUMBER = "+14155238886"
 SENDER_THREADS = 32
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 # --- the load source (runs in its own process) ------------------------------------------------------------

@@ -32,5 +32,6 @@ def test_attempts_never_outlive_the_deadline(make_llm, emulator) -> None:
     with pytest.raises(AllProvidersFailed) as raised:
         llm.complete(MESSAGE, deadline_s=1.5)
 
-    assert time.monotonic() - started < 1.5 + 0.5  # the last attempt's timeout is what was left
+    # The last attempt's timeout is what was left; the margin is for a loaded CI machine, not for an attempt.
+    assert time.monotonic() - started < 1.5 + 1.0
     assert raised.value.attempts and all(a.error_kind == "timeout" for a in raised.value.attempts)

@@ -373,9 +373,10 @@ def test_hang_is_released_by_clear_fault_and_blocks_no_one(emu: ProviderEmulator
     assert thread.is_alive()
     released_at = time.monotonic()
     emu.clear_fault("claude")
-    thread.join(2)
+    thread.join(10)
 
-    assert not thread.is_alive() and time.monotonic() - released_at < 1
+    # Released at once rather than after the 120 s hang; the margin is for a loaded CI machine.
+    assert not thread.is_alive() and time.monotonic() - released_at < 10
     assert isinstance(outcome["error"], httpx.RemoteProtocolError)
 
 
@@ -396,10 +397,10 @@ def test_stop_releases_hanging_and_delayed_requests_promptly() -> None:
 
     started = time.monotonic()
     emulator.stop()
-    hanging.join(2)
-    delayed.join(2)
+    hanging.join(10)
+    delayed.join(10)
 
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 10  # not the 60 s latency nor the 120 s hang
     assert isinstance(hang_outcome["error"], httpx.HTTPError)
     assert isinstance(delay_outcome["error"], httpx.HTTPError)
     with pytest.raises(httpx.ConnectError):

@@ -91,7 +91,10 @@ def _json_body(allowed: set[str]) -> dict[str, Any]:
     raw = request.get_data(cache=True)
     if not raw.strip():
         return {}
-    body = request.get_json(force=True, silent=True)
+    try:
+        body = request.get_json(force=True, silent=True)
+    except RecursionError:  # not covered by silent=True: JSON nested thousands deep
+        raise BadRequest("the body nests too deeply") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     unknown = sorted(set(body) - allowed)

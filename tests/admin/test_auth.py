@@ -63,3 +63,10 @@ def test_health_is_public_and_reveals_nothing_sensitive(client: FlaskClient, adm
     text = response.get_data(as_text=True)
     for secret in (TOKEN, admin_env["ANTHROPIC_API_KEY"], admin_env["OPENAI_API_KEY"], "127.0.0.1"):
         assert secret not in text
+
+
+def test_deeply_nested_json_is_a_400_not_a_500(client: FlaskClient) -> None:
+    for path in ("/api/llm/test", "/api/llm/reset-failures", "/api/llm/providers/claude/disable"):
+        response = client.post(path, data="[" * 100_000, headers={**AUTH, "Content-Type": "application/json"})
+        assert response.status_code == 400, path
+        assert "nests too deeply" in response.json["detail"]
