@@ -101,3 +101,18 @@ def test_every_provider_down_raises_with_every_attempt(make_llm, emulator) -> No
         llm.complete([{"role": "user", "content": "allo"}])
     assert again.value.attempts == []
     assert again.value.skipped == {"claude": "benched", "gemini": "cooling_down", "openai": "benched"}
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("credit_exhausted", "credit_exhausted: Your credit balance is too low to access the Anthropic API."),
+        ("auth_failed", "auth_failed: invalid x-api-key"),
+        ("hang", "timeout: Read timed out."),
+    ],
+)
+def test_health_reason_quotes_the_provider_not_the_wrappers(fault: str, reason: str, make_llm, emulator) -> None:
+    llm: LLMService = make_llm(timeout_s=0.5)
+    emulator.set_fault("claude", fault)
+    llm.complete([{"role": "user", "content": "bonjour"}])
+    assert llm.health.get("claude").reason.startswith(reason)

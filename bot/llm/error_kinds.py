@@ -228,3 +228,17 @@ def _retry_after(message: str, headers: dict[str, str]) -> float | None:
         if found:
             return float(found.group(1))
     return None
+
+
+_JSON_MESSAGE = re.compile(r'"message"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_WRAPPER_PREFIX = re.compile(r"^(?:[\w.]*(?:Error|Exception|Timeout)\s*[:-]\s*)+")
+
+
+def provider_message(text: str) -> str:
+    """The provider's own words from an error as LiteLLM wraps it, for admins: the JSON body's
+    ``message`` when there is one ("Your credit balance is too low..."), else the text without
+    LiteLLM's class-name prefixes."""
+    found = _JSON_MESSAGE.search(text)
+    if found:
+        return found.group(1).replace('\\"', '"')
+    return _WRAPPER_PREFIX.sub("", text.split(" | ")[0]).strip() or text

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.llm.error_kinds import POLICIES, Blame, Classified
+from bot.llm.error_kinds import POLICIES, Blame, Classified, provider_message
 from bot.llm.router_config import Reliability
 from bot.store import Store
 
@@ -117,7 +117,7 @@ class ProviderHealth:
         blame = POLICIES[classified.kind].blame
         if blame is Blame.NOT_BLAMED:
             return
-        reason = f"{classified.kind.value}: {message}"[:REASON_MAX_CHARS]
+        reason = f"{classified.kind.value}: {provider_message(message)}"[:REASON_MAX_CHARS]
         kind = classified.kind.value
         with self.store.immediate():
             record = self.get(provider)
