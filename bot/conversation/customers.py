@@ -1,7 +1,8 @@
-"""Who a customer is: one id per person, whichever channel they write from.
+"""Who a customer is: one id per person and channel.
 
-A WhatsApp sender ``whatsapp:+237 6 99...`` and a chat user giving the same phone number share one
-conversation; other chat ids are kept apart under ``chat:``.
+A WhatsApp sender ``whatsapp:+237 6 99...`` is ``+2376...``, proven by Twilio's signature. A user of the
+unauthenticated chat API is ``chat:<user>`` whatever they type, even a phone number: naming a number must
+never open that customer's WhatsApp conversation or their open request.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import re
 
 _PHONE = re.compile(r"^\+?\d{6,15}$")
 _SEPARATORS = re.compile(r"[\s\-().]")
+CHAT_PREFIX = "chat:"
 
 
 def phone_number(raw: str) -> str | None:
@@ -23,7 +25,6 @@ def phone_number(raw: str) -> str | None:
     return value if value.startswith("+") else f"+{value}"
 
 
-def customer_id_for(raw: str) -> str:
-    """The conversation key for a WhatsApp address, a phone number or any other chat user id."""
-    phone = phone_number(raw)
-    return phone if phone else f"chat:{raw.strip()}"
+def chat_customer_id(user: str) -> str:
+    """The conversation key of a chat API user; never a WhatsApp customer's."""
+    return f"{CHAT_PREFIX}{user.strip()}"

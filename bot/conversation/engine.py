@@ -3,7 +3,9 @@
 ``decide`` reads the history, asks the LLM service for a structured ``TurnReply`` (a reply that does
 not parse sends the request to the next provider) and merges it into the open request; it writes
 nothing but the conversation row. ``commit`` stores the turn inside the caller's transaction, so the
-worker can store the turn and the outbound reply atomically, fenced by its lease.
+worker can store the turn and the outbound reply atomically, fenced by its lease. ``commit`` reads the
+open request again inside that transaction and merges the turn into it: a turn of the same customer
+stored while this one waited for the model is built on, never overwritten or duplicated.
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ from dataclasses import dataclass, field, replace
 
 import sqlite_utils
 
-from bot.conversation.fixed_replies import holding_reply, media_received
+from bot.conversation.fixed_replies import holding_reply, media_received, not_processed_reply
 from bot.conversation.history import ConversationHistory, HistoryMessage, RequestDraft
 from bot.conversation.language import LANGUAGES, detect_language
 from bot.conversation.prompts import LANGUAGE_NAMES, TURN_PROMPT, as_langchain, as_llm_messages
 from bot.conversation.turn_schema import TURN_PARSER, TurnReply, parse_turn
 from bot.llm import AllProvidersFailed, LLMService
+from bot.llm.error_kinds import POLICIES, Blame
+
+# Failures that say the message itself is the problem: asking again later would be refused the same way.
+REFUSED_FOR_ITS_CONTENT = frozenset(kind.value for kind, policy in POLICIES.items() if policy.blame is Blame.NOT_BLAMED)
 
 
 @dataclass(frozen=True)
@@ -110,8 +116,9 @@ class ConversationEngine:
             parsed=parsed,
         )
 
-    def commit(self, db: sqlite_utils.Database, decision: Decision) -> int | None:
-        """Store the turn (both messages, the request) in the caller's transaction; returns the request id."""
+    def commit(self, db: sqlite_utils.Database, decision: Decision) -> RequestDraft:
+        """Store the turn (both messages, the request) in the caller's write transaction; returns the request
+        as stored (``id`` None when nothing is known yet)."""
         turn = decision.turn
         self.history.append(db, decision.conversation_id, "user", turn.as_user_content(), inbound_id=turn.inbound_id)
         self.history.append(
@@ -122,31 +129,46 @@ class ConversationEngine:
             inbound_id=turn.inbound_id,
             provider=decision.provider,
         )
-        self.history.touch(db, decision.conversation_id, decision.language, inbound=True)
-        if not decision.request.started:
-            return None
-        return self.history.save_request(
-            db, decision.conversation_id, turn.customer_id, decision.request, decision.language
-        )
+        self.history.touch(db, decision.conversation_id, decision.language)
+        current = _with_shared_location(self.history.open_request(decision.conversation_id), turn)
+        request = _merged(current, decision.parsed, turn)
+        if request.started:
+            request.id = self.history.save_request(
+                db, decision.conversation_id, turn.customer_id, request, decision.language
+            )
+        return request
 
-    def commit_unanswered(self, db: sqlite_utils.Database, turn: Turn, language: str) -> str:
-        """Store a message no provider could answer, with the holding reply it got; returns that reply.
+    def commit_unanswered(self, db: sqlite_utils.Database, turn: Turn, language: str, refused: bool = False) -> str:
+        """Store a message no provider could answer, with the fixed reply it got; returns that reply.
 
-        The customer's words stay in the history, so the next answered turn takes them into account.
+        The customer's words stay in the history, so the next answered turn takes them into account; unless
+        every provider ``refused`` them for what they say: then they are kept out of later prompts, which they
+        would get refused too, and the reply asks the customer to say it differently.
         """
-        conversation = self.history.ensure(turn.customer_id, turn.channel, turn.profile_name)
-        text = holding_reply(language)
-        self.history.append(db, conversation.id, "user", turn.as_user_content(), inbound_id=turn.inbound_id)
-        self.history.append(db, conversation.id, "assistant", text, inbound_id=turn.inbound_id, kind="holding")
-        self.history.touch(db, conversation.id, language, inbound=True)
+        conversation = self.history.ensure(turn.customer_id, turn.channel, turn.profile_name, db)
+        text = not_processed_reply(language) if refused else holding_reply(language)
+        user_kind, reply_kind = ("refused", "refused") if refused else ("message", "holding")
+        content = turn.as_user_content()
+        self.history.append(db, conversation.id, "user", content, inbound_id=turn.inbound_id, kind=user_kind)
+        self.history.append(db, conversation.id, "assistant", text, inbound_id=turn.inbound_id, kind=reply_kind)
+        self.history.touch(db, conversation.id, language)
         return text
 
     def respond(self, turn: Turn) -> Decision:
-        """Decide and commit in one go (the synchronous chat API and CLI). Raises ``AllProvidersFailed``."""
+        """Decide and commit in one go (the synchronous chat API). Raises ``AllProvidersFailed``.
+
+        The returned decision carries the request as stored, which includes turns committed meanwhile.
+        """
         decision = self.decide(turn)
         with self.history.store.immediate() as db:
-            self.commit(db, decision)
-        return decision
+            stored = self.commit(db, decision)
+        return replace(decision, request=stored)
+
+
+def refused_for_its_content(failure: AllProvidersFailed) -> bool:
+    """Every provider called refused the message itself (content policy, bad request, context too long)."""
+    kinds = [attempt.error_kind for attempt in failure.attempts]
+    return bool(kinds) and all(kind in REFUSED_FOR_ITS_CONTENT for kind in kinds)
 
 
 def _draft_json(draft: RequestDraft) -> str:

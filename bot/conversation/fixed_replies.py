@@ -1,7 +1,9 @@
 """Words the product says without a model, in each customer language (fr, en, pcm).
 
 The holding reply goes out when no provider can answer; it must be short, true, and promise nothing
-a human will not do. Default suggestions stand in when no model can write them.
+a human will not do. The not-processed reply goes out when a message is given up (every provider refused
+it, or it keeps breaking something): the customer is asked to say it differently. Default suggestions
+stand in when no model can write them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,13 @@ HOLDING_REPLY = {
     "fr": "Nous avons bien reçu votre demande. Un conseiller Djobea revient vers vous très vite.",
     "en": "We have received your request. A Djobea adviser will get back to you very soon.",
     "pcm": "We don receive your message. Djobea person go answer you quick quick.",
+}
+
+NOT_PROCESSED_REPLY = {
+    "fr": "Désolé, je n'ai pas pu traiter ce message. Pouvez-vous le reformuler ? "
+    "Un conseiller peut aussi vous recontacter.",
+    "en": "Sorry, I could not process this message. Could you say it another way? An adviser can also call you back.",
+    "pcm": "Sorry, I no fit handle dis message. Abeg, you fit talk am another way? Djobea person fit also call you.",
 }
 
 MEDIA_RECEIVED = {
@@ -32,6 +41,10 @@ DEFAULT_SUGGESTIONS = {
 
 def holding_reply(language: str) -> str:
     return HOLDING_REPLY.get(language, HOLDING_REPLY["fr"])
+
+
+def not_processed_reply(language: str) -> str:
+    return NOT_PROCESSED_REPLY.get(language, NOT_PROCESSED_REPLY["fr"])
 
 
 def media_received(language: str, content_types: list[str]) -> str:

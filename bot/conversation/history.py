@@ -1,7 +1,8 @@
 """``ConversationHistory``: conversations, their turns and their service requests in SQLite.
 
 Reads happen before the model is asked; the writes of a turn (both messages, the request) happen in
-the caller's transaction, so a turn is stored whole or not at all.
+the caller's transaction, so a turn is stored whole or not at all. Nothing here commits a transaction
+it did not open: a nested ``with conn:`` would commit the caller's half-written turn.
 """
 
 from __future__ import annotations
@@ -66,16 +67,26 @@ class ConversationHistory:
         self.store = store
         self.clock = clock
 
-    def ensure(self, customer_id: str, channel: str, profile_name: str | None = None) -> Conversation:
-        """The customer's conversation, created on first contact (idempotent across processes)."""
+    def ensure(
+        self,
+        customer_id: str,
+        channel: str,
+        profile_name: str | None = None,
+        db: sqlite_utils.Database | None = None,
+    ) -> Conversation:
+        """The customer's conversation, created on first contact (idempotent across processes).
+
+        ``db``: the caller's open transaction, which the row then joins; without it, one of its own.
+        """
+        if db is None:
+            with self.store.immediate() as own:
+                return self.ensure(customer_id, channel, profile_name, own)
         now = self.clock()
-        db = self.store.db
-        with db.conn:
-            db.execute(
-                "insert or ignore into conversations (customer_id, channel, profile_name, created_at, updated_at)"
-                " values (?, ?, ?, ?, ?)",
-                [customer_id, channel, profile_name, now, now],
-            )
+        db.execute(
+            "insert or ignore into conversations (customer_id, channel, profile_name, created_at, updated_at)"
+            " values (?, ?, ?, ?, ?)",
+            [customer_id, channel, profile_name, now, now],
+        )
         return self.find(customer_id)  # type: ignore[return-value]
 
     def find(self, customer_id: str) -> Conversation | None:
@@ -86,6 +97,8 @@ class ConversationHistory:
         return Conversation(row["id"], row["customer_id"], row["channel"], row["language"], row["profile_name"])
 
     def recent(self, conversation_id: int, limit: int = HISTORY_TURNS) -> list[HistoryMessage]:
+        """The latest turns for the model: kind ``message`` only (``holding`` replies and ``refused`` messages,
+        which every provider turned down for what they say, stay out of prompts)."""
         rows = self.store.db.execute(
             "select role, content from (select id, role, content from conversation_messages"
             " where conversation_id = ? and kind = 'message' order by id desc limit ?) order by id",
@@ -145,12 +158,10 @@ class ConversationHistory:
             }
         )
 
-    def touch(self, db: sqlite_utils.Database, conversation_id: int, language: str, inbound: bool) -> None:
-        now = self.clock()
+    def touch(self, db: sqlite_utils.Database, conversation_id: int, language: str) -> None:
         db.execute(
-            "update conversations set language = ?, updated_at = ?,"
-            " last_inbound_at = case when ? then ? else last_inbound_at end where id = ?",
-            [language, now, inbound, now, conversation_id],
+            "update conversations set language = ?, updated_at = ? where id = ?",
+            [language, self.clock(), conversation_id],
         )
 
     def save_request(

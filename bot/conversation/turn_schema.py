@@ -9,8 +9,9 @@ from __future__ import annotations
 import unicodedata
 from typing import Literal
 
+from langchain_core.exceptions import OutputParserException
 from langchain_core.output_parsers import PydanticOutputParser
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 SERVICE_TYPES = ("plomberie", "electricite", "electromenager")
 REPLY_MAX_CHARS = 4000  # longer replies are split for WhatsApp; this only stops runaway output
@@ -79,10 +80,25 @@ class TurnReply(BaseModel):
         value = value.strip()
         return value if value and value.lower() not in ("null", "none", "unknown") else None
 
+    @model_validator(mode="after")
+    def _storable(self) -> TurnReply:
+        # A lone surrogate (an emoji's escape pair cut in two) parses as JSON but cannot be stored or sent.
+        for name, value in self:
+            if isinstance(value, str):
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError(f"{name} holds a lone surrogate, which is not valid Unicode text") from None
+        return self
+
 
 TURN_PARSER = PydanticOutputParser(pydantic_object=TurnReply)
 
 
 def parse_turn(text: str) -> TurnReply:
     """Parse a model's reply (JSON, possibly in a ``json`` fence); raises when it is not a valid TurnReply."""
-    return TURN_PARSER.parse(text)
+    try:
+        return TURN_PARSER.parse(text)
+    except OutputParserException as exc:
+        # The error quotes the decoded reply: escape any lone surrogate so the rejection can be recorded.
+        raise ValueError(str(exc).encode("utf-8", "backslashreplace").decode("utf-8")) from None

@@ -5,7 +5,11 @@ A message is written once (``enqueue``, deduplicated by ``message_sid``) and the
     pending ──claim (lease)──> pending + leased ──complete──> done
        ^                            │ defer (backoff, lease dropped)
        └────────────────────────────┘ lease expires (worker killed) -> claimable again
-    pending ──finish──> expired (24-hour window closed) | failed (gave up)
+    pending ──finish──> expired (24-hour window closed) | failed (gave up, with the reason)
+
+A message is given up (``failed``) when retrying cannot help: every provider refused it for what it says,
+it raised an unexpected error ``INBOUND_MAX_ERRORS`` times, or it was still unanswered a whole reply window
+after its own receipt. Otherwise one bad message would hold back every later message of its customer.
 
 Claims run in ``BEGIN IMMEDIATE`` so two workers never take the same row; only the oldest pending
 message of a customer is claimable, so each customer's messages are answered in order. Each claim gets
@@ -63,6 +67,8 @@ class ClaimedMessage:
     attempts: int  # including this claim
     received_at: float
     message: InboundMessage
+    errors: int = 0  # unexpected errors in earlier claims
+    give_up_reason: str | None = None  # set when an earlier claim gave up and recorded an apology to send
 
 
 class InboundQueue:
@@ -110,23 +116,33 @@ class InboundQueue:
         only = "and i.customer_id = :customer" if customer_id else ""
         with self.store.immediate() as db:
             now = self.clock()
-            cursor = db.execute(
-                f"""
-                select * from inbound_messages i
-                where i.status = 'pending' and i.next_attempt_at <= :now
-                  and (i.lease_until is null or i.lease_until <= :now) {only}
-                  and not exists (
-                    select 1 from inbound_messages e
-                    where e.customer_id = i.customer_id and e.status = 'pending' and e.id < i.id
-                  )
-                order by i.id limit 1
-                """,
-                {"now": now, "customer": customer_id},
-            )
-            row = cursor.fetchone()
-            if row is None:
-                return None
-            record = dict(zip([c[0] for c in cursor.description], row, strict=True))
+            while True:
+                cursor = db.execute(
+                    f"""
+                    select * from inbound_messages i
+                    where i.status = 'pending' and i.next_attempt_at <= :now
+                      and (i.lease_until is null or i.lease_until <= :now) {only}
+                      and not exists (
+                        select 1 from inbound_messages e
+                        where e.customer_id = i.customer_id and e.status = 'pending' and e.id < i.id
+                      )
+                    order by i.id limit 1
+                    """,
+                    {"now": now, "customer": customer_id},
+                )
+                row = cursor.fetchone()
+                if row is None:
+                    return None
+                record = dict(zip([c[0] for c in cursor.description], row, strict=True))
+                try:
+                    message = _message_from_row(record)
+                    break
+                except (ValueError, TypeError) as exc:
+                    # A row no worker can read would be the oldest claimable one for ever, holding back everyone.
+                    db.execute(
+                        "update inbound_messages set status = ?, done_at = ?, last_error = ? where id = ?",
+                        [FAILED, now, f"unreadable stored message: {exc}"[:ERROR_MAX_CHARS], record["id"]],
+                    )
             token = secrets.token_hex(8)
             db.execute(
                 "update inbound_messages set lease_owner = ?, lease_token = ?, lease_until = ?, attempts = attempts + 1"
@@ -138,7 +154,9 @@ class InboundQueue:
             lease_token=token,
             attempts=record["attempts"] + 1,
             received_at=record["received_at"],
-            message=_message_from_row(record),
+            message=message,
+            errors=record["errors"] or 0,
+            give_up_reason=record["give_up_reason"],
         )
 
     def check_lease(self, db: sqlite_utils.Database, claim: ClaimedMessage, extend_s: float | None = None) -> None:
@@ -162,15 +180,29 @@ class InboundQueue:
             raise ValueError(f"finish() takes expired or failed, not {status!r}")
         self._close(claim, status, reason)
 
-    def defer(self, claim: ClaimedMessage, until: float, reason: str) -> None:
-        """Give the message back, due again at ``until`` (epoch seconds), keeping why."""
+    def defer(self, claim: ClaimedMessage, until: float, reason: str, error: bool = False) -> None:
+        """Give the message back, due again at ``until`` (epoch seconds), keeping why.
+
+        ``error``: the claim ended in an unexpected exception, counted towards giving the message up.
+        """
         with self.store.immediate() as db:
             self.check_lease(db, claim)
             db.execute(
                 "update inbound_messages set lease_owner = null, lease_token = null, lease_until = null,"
-                " next_attempt_at = ?, last_error = ? where id = ?",
-                [until, reason[:ERROR_MAX_CHARS], claim.id],
+                " next_attempt_at = ?, last_error = ?, errors = errors + ? where id = ?",
+                [until, reason[:ERROR_MAX_CHARS], int(error), claim.id],
             )
+
+    def give_up(self, db: sqlite_utils.Database, claim: ClaimedMessage, reason: str, errors: int | None = None) -> None:
+        """Inside the caller's fenced transaction: record that the message is given up and why.
+
+        It stays pending until the apology recorded in the same transaction is settled, then ``finish`` marks it
+        failed; a worker that takes it over in between sends the apology instead of asking the model again.
+        """
+        db.execute(
+            "update inbound_messages set give_up_reason = ?, last_error = ?, errors = coalesce(?, errors) where id = ?",
+            [reason[:ERROR_MAX_CHARS], reason[:ERROR_MAX_CHARS], errors, claim.id],
+        )
 
     def _close(self, claim: ClaimedMessage, status: str, reason: str | None) -> None:
         with self.store.immediate() as db:

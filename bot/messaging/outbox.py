@@ -10,7 +10,9 @@ crashes later. Its status then moves::
     pending ──no Twilio credentials──> sandbox (kept here instead of sent)
 
 ``in_flight`` marks the one window where we cannot know alone whether Twilio has the message (it took it,
-then we crashed before recording the sid): ``WhatsAppSender`` resolves it by asking Twilio.
+then we crashed before recording the sid): ``WhatsAppSender`` resolves it by asking Twilio. Every move out
+of ``in_flight`` is a compare-and-set on the status and the attempt number that ``mark_in_flight`` returned,
+so a sender that stalled past its turn cannot overwrite what happened since (a status callback, a resend).
 """
 
 from __future__ import annotations
@@ -104,20 +106,15 @@ class Outbox:
             params.append(kind)
         return [_row(r) for r in self.store.db.query(sql + " order by id", params)]
 
-    def for_customer(self, customer_id: str) -> list[OutboundMessage]:
-        return [
-            _row(r)
-            for r in self.store.db.query(
-                "select * from outbound_messages where customer_id = ? order by id", [customer_id]
-            )
-        ]
-
     def get(self, outbound_id: int) -> OutboundMessage | None:
         rows = list(self.store.db.query("select * from outbound_messages where id = ?", [outbound_id]))
         return _row(rows[0]) if rows else None
 
-    def mark_in_flight(self, outbound_id: int, fence: Fence) -> bool:
-        """pending -> in_flight, only if the fence passes and nobody else did it first."""
+    def mark_in_flight(self, outbound_id: int, fence: Fence) -> int | None:
+        """pending -> in_flight, only if the fence passes and nobody else did it first.
+
+        Returns the attempt number the later ``mark_*`` of this send must give, or None when not moved.
+        """
         with self.store.immediate() as db:
             fence(db)
             cursor = db.execute(
@@ -125,20 +122,33 @@ class Outbox:
                 " where id = ? and status = ?",
                 [IN_FLIGHT, self.clock(), outbound_id, PENDING],
             )
-            return cursor.rowcount == 1
+            if cursor.rowcount != 1:
+                return None
+            return int(db.execute("select attempts from outbound_messages where id = ?", [outbound_id]).fetchone()[0])
 
-    def mark_accepted(self, outbound_id: int, sid: str, status: str) -> None:
-        self._update(outbound_id, status=status, twilio_sid=sid, sent_at=self.clock(), status_at=self.clock())
+    def mark_accepted(self, outbound_id: int, attempt: int, sid: str, status: str) -> bool:
+        """in_flight (this attempt) -> Twilio's status; False when the row has moved on without us."""
+        now = self.clock()
+        return self._from_in_flight(outbound_id, attempt, status=status, twilio_sid=sid, sent_at=now, status_at=now)
 
-    def mark_pending(self, outbound_id: int, until: float, reason: str | None, code: int | None = None) -> None:
+    def mark_pending(
+        self, outbound_id: int, attempt: int, until: float, reason: str | None, code: int | None = None
+    ) -> bool:
         """Back to pending (a retryable failure, or an in-flight send Twilio turned out not to have)."""
-        self._update(outbound_id, status=PENDING, next_attempt_at=until, error_reason=reason, error_code=code)
+        return self._from_in_flight(
+            outbound_id, attempt, status=PENDING, next_attempt_at=until, error_reason=reason, error_code=code
+        )
 
-    def mark_failed(self, outbound_id: int, code: int | None, reason: str) -> None:
-        self._update(outbound_id, status=FAILED, error_code=code, error_reason=reason, status_at=self.clock())
+    def mark_failed(self, outbound_id: int, attempt: int, code: int | None, reason: str) -> bool:
+        return self._from_in_flight(
+            outbound_id, attempt, status=FAILED, error_code=code, error_reason=reason, status_at=self.clock()
+        )
 
     def supersede(self, db: sqlite_utils.Database, inbound_id: int, kind: str, reason: str) -> None:
-        """Inside the caller's transaction: drop rows of ``kind`` for ``inbound_id`` not yet handed to Twilio."""
+        """Inside the caller's transaction: drop rows of ``kind`` for ``inbound_id`` not yet handed to Twilio.
+
+        A row still ``in_flight`` may be at Twilio: the sender settles it (``WhatsAppSender.settle_dropped``).
+        """
         db.execute(
             "update outbound_messages set status = ?, error_reason = ?, status_at = ?"
             " where inbound_id = ? and kind = ? and status = ?",
@@ -191,9 +201,14 @@ class Outbox:
                 )
         return True
 
-    def _update(self, outbound_id: int, **values: object) -> None:
+    def _from_in_flight(self, outbound_id: int, attempt: int, **values: object) -> bool:
+        assignments = ", ".join(f"{name} = ?" for name in values)
         with self.store.immediate() as db:
-            db["outbound_messages"].update(outbound_id, values)
+            cursor = db.execute(
+                f"update outbound_messages set {assignments} where id = ? and status = ? and attempts = ?",
+                [*values.values(), outbound_id, IN_FLIGHT, attempt],
+            )
+            return cursor.rowcount == 1
 
 
 def _row(row: dict) -> OutboundMessage:

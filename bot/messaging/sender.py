@@ -82,14 +82,14 @@ class WhatsAppSender:
         """Try ``row`` a few times; None once it is settled, else when to try again."""
         assert self.gateway is not None
         policy = self.policy
-        attempts = row.attempts
         for try_index in range(policy.tries_per_call):
-            if not self.outbox.mark_in_flight(row.id, fence):
+            attempt = self.outbox.mark_in_flight(row.id, fence)
+            if attempt is None:
                 return self.clock() + policy.in_flight_grace_s  # another worker is on it
-            attempts += 1
             outcome = self.gateway.send(row.to_number, row.body, self._callback_url(row))
             if outcome.kind is SendKind.ACCEPTED:
-                self.outbox.mark_accepted(row.id, outcome.sid or "", outcome.status or "queued")
+                if not self.outbox.mark_accepted(row.id, attempt, outcome.sid or "", outcome.status or "queued"):
+                    log.warning("outbound %s moved on while Twilio took it (sid %s)", row.id, outcome.sid)
                 return None
             if outcome.kind is SendKind.UNKNOWN:
                 # Left in_flight: once the call's time is surely over, Twilio is asked whether it has it.
@@ -97,25 +97,42 @@ class WhatsAppSender:
                 return self.clock() + policy.in_flight_grace_s
             if outcome.kind is SendKind.REJECTED:
                 log.warning("twilio refused outbound %s: %s", row.id, outcome.reason)
-                self.outbox.mark_failed(row.id, outcome.error_code, outcome.reason or "refused")
+                self.outbox.mark_failed(row.id, attempt, outcome.error_code, outcome.reason or "refused")
                 return None
-            if attempts >= policy.max_attempts:
-                self.outbox.mark_failed(row.id, outcome.error_code, f"gave up after {attempts} tries: {outcome.reason}")
+            if attempt >= policy.max_attempts:
+                reason = f"gave up after {attempt} tries: {outcome.reason}"
+                self.outbox.mark_failed(row.id, attempt, outcome.error_code, reason)
                 return None
             last_try = try_index == policy.tries_per_call - 1
-            wait = self._later_wait(attempts) if last_try else self._backoff(try_index, outcome.retry_after_s)
-            self.outbox.mark_pending(
-                row.id, self.clock() + wait if last_try else 0.0, outcome.reason, outcome.error_code
-            )
+            wait = self._later_wait(attempt) if last_try else self._backoff(try_index, outcome.retry_after_s)
+            until = self.clock() + wait if last_try else 0.0
+            if not self.outbox.mark_pending(row.id, attempt, until, outcome.reason, outcome.error_code):
+                return self.clock() + policy.in_flight_grace_s  # moved on without us: look again later
             if last_try:
                 return self.clock() + wait
             self.sleep(wait)
         return None  # unreachable: the last try returns
 
-    def _resolve_in_flight(self, row: OutboundMessage) -> float | None:
+    def settle_dropped(self, rows: list[OutboundMessage], reason: str) -> Delivery:
+        """Settle rows that must not be sent any more (a holding reply the answer made pointless).
+
+        Pending ones were dropped by ``Outbox.supersede``; one left ``in_flight`` may be at Twilio, so Twilio is
+        asked: recorded as accepted if it has it, else dropped with ``reason``. Nothing is sent.
+        """
+        waiting: float | None = None
+        for row in rows:
+            if row.status != IN_FLIGHT or self.gateway is None:
+                continue
+            at = self._resolve_in_flight(row, drop_reason=reason)
+            if at is not None:
+                waiting = at if waiting is None else min(waiting, at)
+        return Delivery(waiting is None, waiting)
+
+    def _resolve_in_flight(self, row: OutboundMessage, drop_reason: str | None = None) -> float | None:
         """A row left in_flight (its sender crashed or is still at it): ask Twilio whether it has it.
 
-        Returns None when resolved (accepted, or back to pending to be sent), else when to look again.
+        Returns None when resolved (accepted, or back to pending to be sent; dropped with ``drop_reason``
+        when given), else when to look again.
         """
         assert self.gateway is not None
         started = row.send_started_at or 0.0
@@ -126,11 +143,17 @@ class WhatsAppSender:
             sid = self.gateway.find_sent(row.to_number, row.body, started)
         except Exception as exc:  # noqa: BLE001 - any failure means "cannot tell": wait rather than risk a duplicate
             log.warning("cannot ask Twilio about in-flight outbound %s: %s", row.id, type(exc).__name__)
+            if drop_reason:  # never sent again either way: waiting would only hold back the message it replaces
+                unknown = f"{drop_reason}; Twilio could not be asked whether it had it ({type(exc).__name__})"
+                self.outbox.mark_failed(row.id, row.attempts, None, unknown)
+                return None
             return self.clock() + self._later_wait(row.attempts)
         if sid:
-            self.outbox.mark_accepted(row.id, sid, "queued")
+            self.outbox.mark_accepted(row.id, row.attempts, sid, "queued")
+        elif drop_reason:
+            self.outbox.mark_failed(row.id, row.attempts, None, drop_reason)
         else:
-            self.outbox.mark_pending(row.id, 0.0, "not found at Twilio after an interrupted send")
+            self.outbox.mark_pending(row.id, row.attempts, 0.0, "not found at Twilio after an interrupted send")
         return None
 
     def _backoff(self, try_index: int, retry_after: float | None) -> float:

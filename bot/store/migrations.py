@@ -247,6 +247,14 @@ def m105_message_status_events(db: Database) -> None:
     db["message_status_events"].create_index(["twilio_sid"])
 
 
+@MIGRATIONS()
+def m106_inbound_giving_up(db: Database) -> None:
+    """A message is not retried for ever: unexpected errors are counted, and when the worker gives up it records
+    why before the apology is sent, so the message ends ``failed`` and the customer's next ones go on."""
+    db["inbound_messages"].add_column("errors", int, not_null_default=0)  # exceptions while processing it
+    db["inbound_messages"].add_column("give_up_reason", str)  # set once given up; the apology is on its way
+
+
 # == Admin side (m2xx) =====================================================================================
 # (migrations of the admin area are appended here, named m201_..., m202_...)
 

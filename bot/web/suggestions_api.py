@@ -2,7 +2,8 @@
 
 ``{"user": ...}`` and/or ``{"message": ...}`` -> ``{"suggestions": [3 strings], "language", "provider",
 "fallback"}``. Written by the multi-LLM service; when no provider gives a valid set, fixed defaults in
-the customer's language come back with ``"fallback": true``.
+the customer's language come back with ``"fallback": true``. ``user`` is a chat API user (``chat:<user>``),
+like on ``/webhook/chat``: this unauthenticated route never reads a WhatsApp customer's conversation.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, abort, current_app, jsonify
 
-from bot.conversation.customers import customer_id_for
+from bot.conversation.customers import chat_customer_id
 from bot.web.chat_api import MESSAGE_MAX_CHARS, USER_MAX_CHARS, json_object, text_field
 from bot.web.webhooks import whatsapp_runtime
 from bot.whatsapp.runtime import EXTENSION_KEY, WhatsAppRuntime
@@ -35,7 +36,7 @@ def generate() -> Any:
     if user is None and message is None:
         abort(400, description="give 'user' (an id or phone number) or 'message', or both")
     runtime: WhatsAppRuntime = current_app.extensions[EXTENSION_KEY]
-    result = runtime.suggestions.generate(customer_id_for(user) if user else None, message)
+    result = runtime.suggestions.generate(chat_customer_id(user) if user else None, message)
     return jsonify(
         suggestions=result.items,
         language=result.language,

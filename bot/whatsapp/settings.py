@@ -10,12 +10,18 @@ PUBLIC_BASE_URL                         the URL Twilio calls us at (https://bot.
 TWILIO_TIMEOUT_S                        per REST call (default 10; twilio's own default is none)
 WHATSAPP_WORKER_THREADS                 background workers in each web process (default 2; 0: none)
 INBOUND_LEASE_S                         how long a claim lasts before another worker may take over (120)
-WHATSAPP_WINDOW_HOURS                   free-form reply window after the customer's last message (24)
+INBOUND_MAX_ERRORS                      unexpected errors on one message before it is given up, with an
+                                        apology, so the customer's next messages go on (5)
+WHATSAPP_WINDOW_HOURS                   free-form reply window after the customer's last message (24); also
+                                        how long one message is retried after its own receipt
+
+Numbers must be finite: ``nan`` or ``inf`` is refused like any other bad value.
 WHATSAPP_MAX_CHARS                      longest message part (1600, Twilio's limit)
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -38,6 +44,7 @@ class WhatsAppSettings:
     timeout_s: float
     worker_threads: int
     lease_s: float
+    max_errors: int
     window_s: float
     max_chars: int
 
@@ -68,6 +75,7 @@ class WhatsAppSettings:
             timeout_s=_number(env, "TWILIO_TIMEOUT_S", 10.0, minimum=0.1),
             worker_threads=int(_number(env, "WHATSAPP_WORKER_THREADS", 2, minimum=0, integer=True)),
             lease_s=_number(env, "INBOUND_LEASE_S", 120.0, minimum=1),
+            max_errors=int(_number(env, "INBOUND_MAX_ERRORS", 5, minimum=1, integer=True)),
             window_s=_number(env, "WHATSAPP_WINDOW_HOURS", 24.0, minimum=0) * 3600,
             max_chars=int(_number(env, "WHATSAPP_MAX_CHARS", WHATSAPP_MAX_CHARS, minimum=50, integer=True)),
         )
@@ -82,6 +90,8 @@ def _number(env: Mapping[str, str], name: str, default: float, minimum: float, i
     except ValueError:
         kind = "an integer" if integer else "a number"
         raise WhatsAppSettingsError(f"{name} must be {kind}, got {raw!r}") from None
+    if not math.isfinite(value):  # nan passes every comparison; inf would mean "no timeout" or "never"
+        raise WhatsAppSettingsError(f"{name} must be a finite number, got {raw!r}")
     if value < minimum:
         raise WhatsAppSettingsError(f"{name} must be at least {minimum}, got {raw!r}")
     return value

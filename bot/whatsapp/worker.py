@@ -2,13 +2,23 @@
 
 For a claimed message (lease held, fenced by its token)::
 
+    given up earlier? ──yes──> deliver the recorded apology ──settled──> failed (with the reason)
+          │ no
     reply already recorded? ──yes──> deliver what is not yet with Twilio ──all settled──> done
           │ no
     24-hour window closed? ──yes──> expired (recorded, nothing sent: WhatsApp would refuse it)
           │ no
-    engine.decide ──AllProvidersFailed──> one holding reply (once per message), deferred with backoff
+    unanswered a whole window since its own receipt? ──yes──> failed (the customer's next messages go on)
+          │ no
+    engine.decide ──AllProvidersFailed──> every provider refused the message itself (content policy, bad
+          │                               request, too long)? give up: apology asking to rephrase, failed
+          │                               else one holding reply (once per message), deferred with backoff
           │ ok
     one transaction: turn + reply parts recorded ──> deliver ──> done (or deferred until Twilio takes them)
+
+An unexpected exception defers the message with a growing wait; after ``INBOUND_MAX_ERRORS`` of them it is
+given up with the same apology. Without these exits one bad message would hold back every later message of
+its customer, since only the oldest pending message of a customer is claimable.
 
 A crash anywhere leaves the message pending; when its lease runs out another worker claims it and the
 recorded state says where to resume, so the model is asked again only if no reply was recorded, and a
@@ -23,11 +33,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
-from bot.conversation.engine import ConversationEngine, Turn
-from bot.conversation.fixed_replies import holding_reply
+from bot.conversation.engine import ConversationEngine, Turn, refused_for_its_content
+from bot.conversation.fixed_replies import holding_reply, not_processed_reply
 from bot.inbound import ClaimedMessage, InboundQueue, LeaseLost
-from bot.inbound.queue import EXPIRED
+from bot.inbound.queue import EXPIRED, FAILED
 from bot.llm import AllProvidersFailed
 from bot.messaging.outbox import Outbox
 from bot.messaging.sender import WhatsAppSender
@@ -40,7 +51,8 @@ log = logging.getLogger(__name__)
 
 LLM_RETRY_BASE_S = 5.0  # first wait after every provider failed; doubles per attempt
 LLM_RETRY_MAX_S = 120.0  # a recovered provider is noticed within two minutes at worst
-ERROR_RETRY_S = 30.0  # after an unexpected error (a bug, a locked database): try again, never drop
+ERROR_RETRY_S = 30.0  # after an unexpected error (a bug, a locked database): first wait, doubling per error
+ERROR_RETRY_MAX_S = 600.0
 IDLE_POLL_S = 0.5  # an idle worker looks for work this often (other processes enqueue without waking us)
 ERROR_LOOP_MAX_WAIT_S = 10.0
 
@@ -79,7 +91,9 @@ class ConversationWorker:
             log.exception("processing inbound message %s failed", claim.id)
             reason = redact_secrets(f"{type(exc).__name__}: {exc}", known_secrets=self.settings.secrets)
             try:
-                self.queue.defer(claim, self.clock() + ERROR_RETRY_S, reason)
+                self._after_error(claim, reason)
+            except LeaseLost as lost:
+                log.warning("%s; its new holder finishes it", lost)
             except Exception:  # noqa: BLE001 - the lease will expire and another claim will retry
                 log.exception("could not defer inbound message %s", claim.id)
         return True
@@ -116,28 +130,30 @@ class ConversationWorker:
 
     def _process(self, claim: ClaimedMessage) -> None:
         message = claim.message
+        if claim.give_up_reason is not None:  # a previous holder gave up and recorded the apology
+            self._send_apology(claim)
+            return
         replies = self.outbox.for_inbound(claim.id, kind="reply")
         if replies:  # a previous holder recorded the reply and died before it was all sent
-            self._deliver(claim, replies, "reply")
+            if self._settle(claim, replies, "reply"):
+                self.queue.complete(claim)
             return
         if self._window_closed(claim):
             self.queue.finish(claim, EXPIRED, "WhatsApp 24-hour window closed before an answer could be sent")
             return
-        turn = Turn(
-            customer_id=message.customer_id,
-            text=message.body,
-            channel=message.channel,
-            profile_name=message.profile_name,
-            media=message.media,
-            latitude=message.latitude,
-            longitude=message.longitude,
-            location_label=message.form.get("Address") or message.form.get("Label") or None,
-            inbound_id=claim.id,
-        )
+        if self.clock() > claim.received_at + self.settings.window_s:
+            # The window is still open only because the customer wrote since: their newer messages come first.
+            hours = f"{self.settings.window_s / 3600:g}"
+            self._give_up(claim, f"not answered within {hours} hours of its receipt; later messages go on")
+            return
+        turn = _turn(claim)
         try:
             decision = self.engine.decide(turn, request_id=f"inbound-{claim.id}-{claim.attempts}")
         except AllProvidersFailed as exc:
-            self._hold(claim, turn, str(exc))
+            if refused_for_its_content(exc):
+                self._give_up(claim, f"every provider refused the message itself: {exc}", apology_to=turn)
+            else:
+                self._hold(claim, turn, str(exc))
             return
         parts = split_message(decision.reply, self.settings.max_chars)
         with self.store.immediate() as db:
@@ -154,8 +170,56 @@ class ConversationWorker:
                 provider=decision.provider,
             )
             # The answer is here: a holding reply Twilio has not been handed yet is now pointless.
-            self.outbox.supersede(db, claim.id, kind="holding", reason="superseded by the answer")
-        self._deliver(claim, self.outbox.for_inbound(claim.id, kind="reply"), "reply")
+            self.outbox.supersede(db, claim.id, kind="holding", reason="superseded by the reply")
+        if self._settle(claim, self.outbox.for_inbound(claim.id, kind="reply"), "reply"):
+            self.queue.complete(claim)
+
+    def _give_up(
+        self, claim: ClaimedMessage, reason: str, apology_to: Turn | None = None, errors: int | None = None
+    ) -> None:
+        """Stop trying to answer this message: record why (and, for ``apology_to``, a reply asking the customer
+        to say it differently) in one fenced transaction, then send it and finish the message as failed."""
+        reason = redact_secrets(reason, known_secrets=self.settings.secrets)
+        message = claim.message
+        with self.store.immediate() as db:
+            self.queue.check_lease(db, claim, extend_s=self.settings.lease_s)
+            self.outbox.supersede(db, claim.id, kind="holding", reason="superseded by the apology")
+            if apology_to is not None:
+                self.outbox.add(
+                    db,
+                    key=f"{claim.id}:apology",
+                    inbound_id=claim.id,
+                    customer_id=message.customer_id,
+                    to_number=message.from_number or message.customer_id,
+                    kind="apology",
+                    bodies=[not_processed_reply(self.engine.language_of(apology_to))],
+                )
+            self.queue.give_up(db, claim, reason, errors)
+        log.warning("gave up inbound message %s: %s", claim.id, reason)
+        self._send_apology(replace(claim, give_up_reason=reason))
+
+    def _send_apology(self, claim: ClaimedMessage) -> None:
+        if self._settle(claim, self.outbox.for_inbound(claim.id, kind="apology"), "apology"):
+            self.queue.finish(claim, FAILED, claim.give_up_reason or "given up")
+
+    def _after_error(self, claim: ClaimedMessage, reason: str) -> None:
+        """An unexpected exception: try again later, until the message has failed ``max_errors`` times."""
+        errors = claim.errors + 1
+        if errors < self.settings.max_errors:
+            wait = min(ERROR_RETRY_S * 2 ** (errors - 1), ERROR_RETRY_MAX_S)
+            self.queue.defer(claim, self.clock() + wait, reason, error=True)
+            return
+        if claim.give_up_reason is not None:  # sending the apology is what keeps failing
+            self.queue.finish(claim, FAILED, f"{claim.give_up_reason}; the apology was not sent: {reason}")
+            return
+        given_up = f"gave up after {errors} errors; the last: {reason}"
+        try:
+            self._give_up(claim, given_up, apology_to=_turn(claim), errors=errors)
+        except LeaseLost:
+            raise
+        except Exception:  # noqa: BLE001 - whatever breaks the message may break the apology too
+            log.exception("could not send the apology for inbound message %s", claim.id)
+            self.queue.finish(claim, FAILED, given_up)
 
     def _hold(self, claim: ClaimedMessage, turn: Turn, failure: str) -> None:
         """No provider answered: one holding reply per message, then try again later."""
@@ -180,12 +244,17 @@ class ConversationWorker:
             retry_at = min(retry_at, delivery.retry_at)
         self.queue.defer(claim, retry_at, redact_secrets(failure, known_secrets=self.settings.secrets))
 
-    def _deliver(self, claim: ClaimedMessage, rows: list, what: str) -> None:
+    def _settle(self, claim: ClaimedMessage, rows: list, what: str) -> bool:
+        """Deliver ``rows``, then settle the holding reply they replace (one left in_flight is looked up at
+        Twilio, never resent); True when all is settled, else the message is deferred until Twilio is ready."""
         delivery = self.sender.deliver(rows, self._fence(claim))
         if delivery.settled:
-            self.queue.complete(claim)
-        else:
-            self.queue.defer(claim, delivery.retry_at or self.clock() + ERROR_RETRY_S, f"{what} waiting for Twilio")
+            holding = self.outbox.for_inbound(claim.id, kind="holding")
+            delivery = self.sender.settle_dropped(holding, f"superseded by the {what}")
+        if delivery.settled:
+            return True
+        self.queue.defer(claim, delivery.retry_at or self.clock() + ERROR_RETRY_S, f"{what} waiting for Twilio")
+        return False
 
     def _fence(self, claim: ClaimedMessage):
         return lambda db: self.queue.check_lease(db, claim, extend_s=self.settings.lease_s)
@@ -198,6 +267,21 @@ class ConversationWorker:
             [claim.message.customer_id],
         ).fetchone()[0]
         return self.clock() > (last or claim.received_at) + self.settings.window_s
+
+
+def _turn(claim: ClaimedMessage) -> Turn:
+    message = claim.message
+    return Turn(
+        customer_id=message.customer_id,
+        text=message.body,
+        channel=message.channel,
+        profile_name=message.profile_name,
+        media=message.media,
+        latitude=message.latitude,
+        longitude=message.longitude,
+        location_label=message.form.get("Address") or message.form.get("Label") or None,
+        inbound_id=claim.id,
+    )
 
 
 class WorkerPool:

@@ -1,12 +1,16 @@
-"""POST /webhook/chat (synchronous, same engine and history) and POST /api/ai-suggestions/generate."""
+"""POST /webhook/chat (synchronous, same engine, its users kept apart from WhatsApp customers) and
+POST /api/ai-suggestions/generate."""
 
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
-from bot.conversation.fixed_replies import DEFAULT_SUGGESTIONS, HOLDING_REPLY
+from bot.conversation.engine import Turn
+from bot.conversation.fixed_replies import DEFAULT_SUGGESTIONS, HOLDING_REPLY, NOT_PROCESSED_REPLY
+from bot.sandbox.scripted_model import djobea_model_reply
 from tests.whatsapp.conftest import CUSTOMER, Harness
 
 PROVIDERS = ("claude", "gemini", "openai")
@@ -39,14 +43,61 @@ def test_chat_answers_synchronously_with_provider_and_conversation(harness: Harn
     }
 
 
-def test_chat_with_a_phone_number_continues_the_whatsapp_conversation(harness: Harness) -> None:
-    harness.whatsapp("Bonjour, j'ai une fuite d'eau")
+def test_chat_with_a_phone_number_never_reaches_that_whatsapp_customer(harness: Harness) -> None:
+    harness.whatsapp("Bonjour, j'ai une fuite d'eau sous l'évier")
     harness.drain()
+    whatsapp_request = harness.runtime.history.requests(CUSTOMER)
 
-    response = chat(harness, "237 699 000 001", "Je suis à Akwa")
+    for user in ("237 699 000 001", CUSTOMER, f"whatsapp:{CUSTOMER}"):
+        response = chat(harness, user, "Je suis à Akwa, c'est urgent")
+        suggested = suggest(harness, user=user)
 
-    assert response.json["conversation_id"] == harness.runtime.history.find(CUSTOMER).id
-    assert "urgent" in response.json["reply"]
+        assert response.json["conversation_id"] != harness.runtime.history.find(CUSTOMER).id
+        assert "évier" not in json.dumps(response.json, ensure_ascii=False)  # nothing of the customer's request
+        assert suggested.json["conversation_id"] != harness.runtime.history.find(CUSTOMER).id
+    assert harness.runtime.history.requests(CUSTOMER) == whatsapp_request  # read nor written
+    assert harness.runtime.history.find(f"chat:{CUSTOMER}") is not None
+
+
+def test_concurrent_posts_of_one_user_make_one_request_and_keep_every_turn(harness: Harness) -> None:
+    posts = ["My tap is leaking", "I am in Bonapriso", "It is urgent", "Water everywhere in the kitchen"]
+    all_asked = threading.Barrier(len(posts), timeout=10)
+
+    def model(request) -> str:  # answers only once every post has read the conversation and asked
+        all_asked.wait()
+        return djobea_model_reply(request)
+
+    harness.emulator.set_responder("claude", model)
+    responses: list = []
+
+    def post(text: str) -> None:
+        responses.append(harness.app.test_client().post("/webhook/chat", json={"user": "u9", "message": text}))
+
+    threads = [threading.Thread(target=post, args=(text,)) for text in posts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert [r.status_code for r in responses] == [200] * 4 and {r.json["provider"] for r in responses} == {"claude"}
+    [request] = harness.runtime.history.requests("chat:u9")
+    assert (request["service_type"], request["location"]) == ("plomberie", "Bonapriso")
+    conversation = harness.runtime.history.find("chat:u9")
+    stored = [r[0] for r in harness.runtime.store.db.execute(
+        "select content from conversation_messages where conversation_id = ? and role = 'user'", [conversation.id]
+    )]  # fmt: skip
+    assert sorted(stored) == sorted(posts)
+
+
+def test_unanswered_turn_is_stored_whole_or_not_at_all(harness: Harness) -> None:
+    turn = Turn(customer_id="chat:u5", text="Bonjour, j'ai une fuite d'eau", channel="chat")
+
+    with pytest.raises(RuntimeError), harness.runtime.store.immediate() as db:
+        harness.runtime.engine.commit_unanswered(db, turn, "fr")
+        raise RuntimeError("the process dies before the turn's transaction ends")
+
+    assert harness.runtime.history.find("chat:u5") is None
+    assert harness.runtime.store.db.execute("select count(*) from conversation_messages").fetchone()[0] == 0
 
 
 @pytest.mark.parametrize(
@@ -63,6 +114,24 @@ def test_chat_bad_input_gets_400_with_reason(harness: Harness, body, reason: str
     response = harness.client.post("/webhook/chat", json=body)
 
     assert response.status_code == 400 and reason in response.json["detail"]
+
+
+@pytest.mark.parametrize("field", ["user", "message"])
+@pytest.mark.parametrize("route", ["/webhook/chat", "/api/ai-suggestions/generate"])
+def test_lone_surrogate_is_400_before_any_model_is_asked(harness: Harness, route: str, field: str) -> None:
+    body = {"user": "u1", "message": "Bonjour"} | {field: "fuite \ud800 d'eau"}
+
+    response = harness.client.post(route, json=body)
+
+    assert response.status_code == 400 and f"'{field}' is not valid Unicode" in response.json["detail"]
+    assert harness.emulator.call_count() == 0
+
+
+@pytest.mark.parametrize("route", ["/webhook/chat", "/api/ai-suggestions/generate"])
+def test_json_nested_too_deep_is_400(harness: Harness, route: str) -> None:
+    response = harness.client.post(route, data="[" * 100_000, content_type="application/json")
+
+    assert response.status_code == 400 and "nests too deeply" in response.json["detail"]
 
 
 def test_chat_rejects_non_json(harness: Harness) -> None:
@@ -158,3 +227,20 @@ def test_suggestions_bad_input_gets_400(harness: Harness, body: dict, reason: st
     response = suggest(harness, **body)
 
     assert response.status_code == 400 and reason in response.json["detail"]
+
+
+def test_chat_message_every_provider_refuses_asks_to_rephrase_and_stays_out_of_later_prompts(
+    harness: Harness,
+) -> None:
+    for provider in PROVIDERS:
+        harness.emulator.set_fault(provider, "content_policy")
+    refused = chat(harness, "u8", "Bonjour, message refusé partout")
+    for provider in PROVIDERS:
+        harness.emulator.clear_fault(provider)
+
+    answered = chat(harness, "u8", "Bonjour, j'ai une fuite d'eau")
+
+    assert refused.json["reply"] == NOT_PROCESSED_REPLY["fr"] and refused.json["holding"] is False
+    assert answered.json["provider"] == "claude"
+    last_prompt = harness.emulator.calls("claude")[-1].request.messages
+    assert all("refusé partout" not in message["content"] for message in last_prompt)

@@ -113,6 +113,19 @@ def test_invalid_service_type_counts_as_bad_output(harness: Harness) -> None:
     assert list(harness.runtime.store.db.query("select provider from outbound_messages"))[0]["provider"] == "gemini"
 
 
+def test_output_with_a_lone_surrogate_counts_as_bad_output(harness: Harness) -> None:
+    # A model cut off in the middle of an emoji's escape pair: valid JSON, but no database can store the text.
+    def cut_emoji(request: EmulatedRequest) -> str:
+        return '{"language": "fr", "reply": "Dans quel quartier êtes-vous ? \\ud83d", "location": "Akwa \\ud83d"}'
+
+    harness.emulator.set_responder("claude", cut_emoji)
+    harness.whatsapp("Bonjour, j'ai une fuite d'eau")
+    harness.drain()
+
+    [row] = list(harness.runtime.store.db.query("select provider, body from outbound_messages"))
+    assert row["provider"] == "gemini" and harness.inbound_statuses() == ["done"]
+
+
 def test_history_survives_a_restart(make_harness) -> None:
     first = make_harness()
     first.whatsapp("Bonjour, j'ai une fuite d'eau")

@@ -289,3 +289,93 @@ def test_emulated_twilio_control_api_and_limits(emulator) -> None:
     assert (too_long.status_code, too_long.json()["code"]) == (400, 21617)
     assert (unauthenticated.status_code, unauthenticated.json()["code"]) == (401, 20003)
     assert [m["sid"] for m in listed] == [accepted.json()["sid"]]
+
+
+# --- no stale overwrite, no in_flight row left behind -------------------------------------------------------
+
+
+@responses.activate
+def test_status_callback_that_beats_twilios_answer_is_not_overwritten(setup: Setup) -> None:
+    [row] = setup.record(["Bonjour"])
+    sid = "SM" + "2" * 32
+
+    def twilio_takes_it(request):
+        # Twilio's 'delivered' callback reaches us (by the outbound id in its URL) before its 201 does.
+        assert setup.outbox.record_status(sid, "delivered", None, None, outbound_id=row.id)
+        return 201, {}, json.dumps(twilio_message(sid))
+
+    responses.add_callback(responses.POST, MESSAGES_URL, callback=twilio_takes_it)
+
+    assert setup.deliver().settled
+
+    [after] = setup.outbox.for_inbound(1)
+    assert (after.status, after.twilio_sid) == ("delivered", sid)
+
+
+def test_a_send_that_stalled_past_its_turn_cannot_move_the_row_back(setup: Setup) -> None:
+    [row] = setup.record(["Bonjour"])
+    stalled = setup.outbox.mark_in_flight(row.id, lambda db: None)
+    # Its in-flight window passed: another sender found nothing at Twilio and sent it again.
+    assert setup.outbox.mark_pending(row.id, stalled, 0.0, "not found at Twilio after an interrupted send")
+    resend = setup.outbox.mark_in_flight(row.id, lambda db: None)
+    assert setup.outbox.mark_accepted(row.id, resend, "SM" + "3" * 32, "queued")
+
+    moved = setup.outbox.mark_pending(row.id, stalled, 0.0, "503 from Twilio")  # the stalled send wakes up
+
+    [after] = setup.outbox.for_inbound(1)
+    assert not moved and (after.status, after.twilio_sid) == ("queued", "SM" + "3" * 32)
+
+
+@responses.activate
+def test_dropped_in_flight_row_twilio_cannot_be_asked_about_does_not_hold_anything_back(setup: Setup) -> None:
+    [row] = setup.record(["Nous avons bien reçu votre demande."])
+    setup.outbox.mark_in_flight(row.id, lambda db: None)  # its sender died during the call
+    responses.get(MESSAGES_URL, json=twilio_error(500, 20500, "Internal Server Error"), status=500)
+    setup.clock.advance(60)
+
+    delivery = setup.sender.settle_dropped(setup.outbox.for_inbound(1), "superseded by the reply")
+
+    [after] = setup.outbox.for_inbound(1)
+    assert delivery.settled and after.status == "failed" and "could not be asked" in after.error_reason
+    assert [call.request.method for call in responses.calls] == ["GET"]  # looked up, never sent again
+
+
+def holding_then_answer(harness, leave_in_flight) -> list[dict]:
+    for provider in ("claude", "gemini", "openai"):
+        harness.emulator.set_fault(provider, "server_error")
+    leave_in_flight(harness)
+    harness.whatsapp("Bonjour, j'ai une fuite d'eau")
+    harness.drain()
+    [holding] = harness.runtime.outbox.for_inbound(1, kind="holding")
+    if holding.status == "pending":  # Twilio refused it for now: a worker then dies just after taking it
+        assert harness.runtime.outbox.mark_in_flight(holding.id, lambda db: None)
+    assert harness.runtime.outbox.get(holding.id).status == "in_flight"
+
+    for provider in ("claude", "gemini", "openai"):
+        harness.emulator.clear_fault(provider)
+    harness.emulator.twilio.set_latency(0)
+    harness.emulator.twilio.set_fault(None)
+    harness.clock.advance(600)
+    harness.drain()
+    return list(harness.runtime.store.db.query("select kind, status, twilio_sid from outbound_messages order by id"))
+
+
+def test_in_flight_holding_reply_twilio_has_is_recorded_when_the_answer_goes(make_harness) -> None:
+    harness = make_harness(TWILIO_TIMEOUT_S="0.3")
+
+    rows = holding_then_answer(harness, lambda h: h.emulator.twilio.set_latency(2))
+
+    sent = harness.emulator.twilio.messages()
+    assert [m["sid"] for m in sent] == [rows[0]["twilio_sid"], rows[1]["twilio_sid"]]  # each once
+    assert [(r["kind"], r["status"]) for r in rows] == [("holding", "queued"), ("reply", "queued")]
+    assert harness.inbound_statuses() == ["done"]
+
+
+def test_in_flight_holding_reply_twilio_never_got_is_dropped_not_sent_after_the_answer(make_harness) -> None:
+    harness = make_harness()
+
+    rows = holding_then_answer(harness, lambda h: h.emulator.twilio.set_fault("server_error"))
+
+    assert [(r["kind"], r["status"]) for r in rows] == [("holding", "failed"), ("reply", "queued")]
+    assert len(harness.sent()) == 1 and "quartier" in harness.sent()[0]
+    assert harness.inbound_statuses() == ["done"]

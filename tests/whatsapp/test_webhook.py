@@ -193,3 +193,20 @@ def test_auth_token_never_appears_in_responses_or_database(harness: Harness) -> 
 
     dump = "\n".join(harness.runtime.store.db.conn.iterdump())
     assert AUTH_TOKEN not in dump
+
+
+def test_invalid_utf8_in_a_form_field_is_stored_as_sent_never_500(harness: Harness) -> None:
+    # %ED%A0%80 would decode to a lone surrogate, which SQLite cannot store; the form keeps the escape as text.
+    raw = f"MessageSid=SM{'b' * 32}&From=whatsapp%3A%2B237699000001&Body=fuite%ED%A0%80&ProfileName=%ED%A0%80"
+    decoded = {"MessageSid": "SM" + "b" * 32, "From": f"whatsapp:{CUSTOMER}", "Body": "fuite%ED%A0%80",
+               "ProfileName": "%ED%A0%80"}  # fmt: skip
+    response = harness.client.post(
+        WEBHOOK_URL,
+        data=raw,
+        content_type="application/x-www-form-urlencoded",
+        headers={"X-Twilio-Signature": sign(WEBHOOK_URL, decoded)},
+    )
+
+    assert response.status_code == 200
+    [row] = stored(harness)
+    assert (row["body"], row["profile_name"]) == ("fuite%ED%A0%80", "%ED%A0%80")
