@@ -27,6 +27,12 @@ def redact_secrets(text: str, *, known_secrets: tuple[str, ...] = ()) -> str:
     return text
 
 
+def storable(text: str) -> str:
+    """``text`` as SQLite and JSON can take it: lone surrogates (half an emoji from a model or a
+    client) become ``\\udXXX`` escapes instead of raising UnicodeEncodeError at write time."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def mask_key(key: str | None) -> str | None:
     """A key as admins may see it: its last four characters only."""
     if not key:

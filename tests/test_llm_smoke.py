@@ -18,3 +18,16 @@ def test_malformed_messages_are_refused_before_any_call(llm: LLMService, emulato
         with pytest.raises(ValueError, match="messages"):
             llm.complete(messages)
     assert emulator.call_count() == 0
+
+
+def test_a_parser_error_quoting_half_an_emoji_is_recorded_not_a_crash(llm: LLMService, emulator) -> None:
+    emulator.set_responder("claude", lambda request: "\ud83d broken")
+
+    def reject(text: str) -> str:
+        raise ValueError(f"not JSON: {text!s}")
+
+    completion = llm.complete([{"role": "user", "content": "hello"}], validate=lambda t: t if "[" in t else reject(t))
+
+    assert completion.provider == "gemini"
+    [rejected] = [r for r in llm.ledger.for_request(completion.request_id) if r["provider"] == "claude"]
+    assert rejected["error_kind"] == "bad_output" and "\\ud83d" in rejected["error_message"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from bot.redaction import storable
 from bot.store import Store
 
 ERROR_MESSAGE_MAX_CHARS = 500
@@ -40,7 +41,7 @@ class CallLedger:
     def write(self, record: CallRecord) -> None:
         row = asdict(record)
         if row["error_message"]:
-            row["error_message"] = row["error_message"][:ERROR_MESSAGE_MAX_CHARS]
+            row["error_message"] = storable(row["error_message"])[:ERROR_MESSAGE_MAX_CHARS]
         self.store.db["llm_calls"].insert(row, pk="id", replace=True)
         self.store.db.conn.commit()
 
@@ -48,7 +49,7 @@ class CallLedger:
         """A reply the provider sent but the caller could not use (e.g. it did not parse)."""
         self.store.db.execute(
             "update llm_calls set outcome = 'failure', error_kind = ?, error_message = ? where id = ?",
-            [error_kind, message[:ERROR_MESSAGE_MAX_CHARS], attempt_id],
+            [error_kind, storable(message)[:ERROR_MESSAGE_MAX_CHARS], attempt_id],
         )
         self.store.db.conn.commit()
 

@@ -151,6 +151,8 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
         ErrorKind.CONTENT_POLICY,
         "Output blocked by content filtering policy",
     ),
+    # Gemini's 400 for a body it cannot parse is about *our* request, not its output.
+    ErrorRule("gemini", 400, _rx(r"Invalid JSON payload"), ErrorKind.BAD_REQUEST, "Invalid JSON payload received."),
     ErrorRule(ANY, 408, None, ErrorKind.TIMEOUT, "litellm.Timeout: Read timed out."),
     ErrorRule(ANY, None, _rx(r"timed out|timeout"), ErrorKind.TIMEOUT, "Request timed out."),
     ErrorRule(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from bot.llm.error_kinds import POLICIES, Blame, Classified, provider_message
 from bot.llm.router_config import Reliability
+from bot.redaction import storable
 from bot.store import Store
 
 REASON_MAX_CHARS = 300
@@ -117,7 +118,7 @@ class ProviderHealth:
         blame = POLICIES[classified.kind].blame
         if blame is Blame.NOT_BLAMED:
             return
-        reason = f"{classified.kind.value}: {provider_message(message)}"[:REASON_MAX_CHARS]
+        reason = storable(f"{classified.kind.value}: {provider_message(message)}")[:REASON_MAX_CHARS]
         kind = classified.kind.value
         with self.store.immediate():
             record = self.get(provider)
