@@ -103,5 +103,7 @@ def _show(rows: list) -> None:
         print(f"djobea> {row.body}")
         if row.kind == "holding":
             print("   [no provider answered: holding reply; the message stays pending]")
+        elif row.kind == "apology":
+            print("   [the message could not be answered: fixed reply, the message is closed]")
         else:
             print(f"   [{row.provider}]")
