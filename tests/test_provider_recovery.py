@@ -7,24 +7,14 @@ import pytest
 from bot.llm import LLMService
 from bot.llm.error_kinds import Classified, ErrorKind
 from bot.llm.health import Admission, ProviderHealth, ProviderState
+from tests.timekeeping import FakeClock
 
 MESSAGE = [{"role": "user", "content": "Il y a une fuite sous l'évier"}]
 
 
-class FakeClock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(1_800_000_000.0)
 
 
 def test_benched_provider_returns_after_a_successful_probe(make_llm, emulator) -> None:
@@ -153,7 +143,7 @@ def test_no_quick_retry_once_the_first_failure_cooled_the_provider(make_llm, emu
 
 def test_a_trial_is_not_granted_during_a_cooldown_that_began_meanwhile(store, make_llm) -> None:
     """Worker A reads an ended cooldown; before it claims the trial, B's trial fails and cools again."""
-    clock = FakeClock()
+    clock = FakeClock(1_800_000_000.0)
     worker_b = make_llm(clock=clock, cooldown_base_s=10).health
     worker_b.record_failure("claude", Classified(ErrorKind.RATE_LIMITED, 429, 5.0), "slow down")
     clock.advance(6)

@@ -7,9 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,18 +20,9 @@ from bot.cli.serve import scheduler_for
 from bot.store import Store
 from bot.web import services_of
 from tests.admin.conftest import AUTH, BOT_COMMAND, REPO_ROOT, process_env
+from tests.timekeeping import wait_until
 
 DEADLINE_S = 90.0
-
-
-def wait_until(condition: Callable[[], object], timeout: float = DEADLINE_S, what: str = "condition") -> None:
-    """Poll ``condition`` until it is true or the deadline passes (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
-    event = threading.Event()
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        event.wait(0.05)
 
 
 def test_a_job_runs_once_per_interval_whichever_scheduler_fires_first(store: Store) -> None:
@@ -151,9 +140,9 @@ def test_one_scheduler_runs_beside_several_gunicorn_workers(
         rows = list(Store(database).db.query("select last_finished_at from scheduler_runs where job = 'selftest'"))
         return bool(rows and rows[0]["last_finished_at"])
 
-    wait_until(lambda: len(os.listdir(markers)) == 3, what="three gunicorn workers")
-    wait_until(clocks_decided, what="both clocks to try the self-test")
-    wait_until(selftest_finished, what="the self-test run to finish")
+    wait_until(lambda: len(os.listdir(markers)) == 3, timeout=DEADLINE_S, what="three gunicorn workers")
+    wait_until(clocks_decided, timeout=DEADLINE_S, what="both clocks to try the self-test")
+    wait_until(selftest_finished, timeout=DEADLINE_S, what="the self-test run to finish")
     for process in processes:
         assert process.poll() is None, "a process died"
 

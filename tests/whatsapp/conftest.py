@@ -5,7 +5,6 @@ sender, Twilio-signed form posts, and a loopback server for callbacks and subpro
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,25 +22,13 @@ from bot.sandbox.scripted_model import djobea_model_reply
 from bot.web import create_app
 from bot.whatsapp.runtime import EXTENSION_KEY, WhatsAppRuntime
 from tests.conftest import write_router_config
+from tests.timekeeping import FakeClock, wait_until  # noqa: F401  (re-exported to the WhatsApp tests)
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "twilio-test-auth-token-5678"
 BOT_NUMBER = "+14155238886"
 CUSTOMER = "+237699000001"
 WEBHOOK_URL = "http://localhost/webhook/whatsapp"
-
-
-class FakeClock:
-    """Wall-clock time that only moves when a test says so (backoff and leases without sleeping)."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass
@@ -165,14 +152,3 @@ def live_server() -> Iterator[LiveServer]:
     server = LiveServer()
     yield server
     server.stop()
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll ``predicate`` until it is truthy or ``timeout`` passes (no fixed sleeps in tests)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
