@@ -364,6 +364,9 @@ CHAT_PATHS: dict[str, Any] = {
                                 "reply": {"type": "string"},
                                 "provider": {"type": ["string", "null"]},
                                 "conversation_id": {"type": ["string", "integer"]},
+                                "language": {"type": "string", "enum": ["fr", "en", "pcm"]},
+                                "holding": {"type": "boolean"},
+                                "request": {"type": ["object", "null"]},
                             },
                             "required": ["reply"],
                         }
@@ -402,6 +405,8 @@ CHAT_PATHS: dict[str, Any] = {
                                     "maxItems": 3,
                                 },
                                 "fallback": {"type": "boolean"},
+                                "language": {"type": "string", "enum": ["fr", "en", "pcm"]},
+                                "provider": {"type": ["string", "null"]},
                             },
                             "required": ["suggestions", "fallback"],
                         }

@@ -18,8 +18,8 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from bot.admin.openapi import openapi_document
 from tests.admin.conftest import AUTH
 
-# Routes whose handlers exist in this app. Widen to "^/(api|webhook)/" once the chat routes exist.
-ROUTES_UNDER_TEST = re.compile(r"^/api/llm/")
+# Every JSON route the document describes: the admin API, the chat webhook and the suggestions.
+ROUTES_UNDER_TEST = re.compile(r"^/(api|webhook)/")
 # Invalid data only exists for operations that take some input.
 CASES = [
     (method.upper(), path, mode)
