@@ -20,6 +20,7 @@ from bot.llm.factory import LLMRuntime, open_llm_runtime
 from bot.settings import Settings
 from bot.store import Store
 from bot.web import admin_api, chat_api, dashboard, metrics, suggestions_api, webhooks
+from bot.web.errors import json_http_error
 
 # Each area module exposes ``init_app(app, services)``; the order is the order of registration.
 AREAS = (webhooks, chat_api, suggestions_api, admin_api, dashboard, metrics)
@@ -66,15 +67,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             providers=[d.name for d in llm.service.deployments],
         )
 
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> Any:
-        response = jsonify(error=error.name, detail=error.description)
-        response.status_code = error.code or 500
-        # Keep what the exception says beyond its body: Allow on 405, WWW-Authenticate on 401, ...
-        for name, value in error.get_headers():
-            if name.lower() != "content-type":
-                response.headers[name] = value
-        return response
+    app.register_error_handler(HTTPException, json_http_error)
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> Any:

@@ -15,8 +15,10 @@ import time
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, Response, abort, current_app, request
+from werkzeug.exceptions import HTTPException
 
 from bot.messaging.twilio_gateway import ERROR_REASONS
+from bot.web.errors import json_http_error
 from bot.whatsapp.runtime import (
     EXTENSION_KEY,
     STATUS_CALLBACK_PATH,
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+SQLITE_MAX_INTEGER = 2**63 - 1
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 blueprint = Blueprint("whatsapp_webhooks", __name__)
@@ -109,9 +112,12 @@ def twilio_status() -> Response:
     try:
         code = int(code_raw) if code_raw else None
     except ValueError:
-        abort(400, description="ErrorCode must be an integer")
+        code = -1
+    if code is not None and not 0 <= code <= SQLITE_MAX_INTEGER:
+        abort(400, description="ErrorCode must be a non-negative integer")
     outbound_raw = request.args.get("outbound", "")
-    outbound_id = int(outbound_raw) if outbound_raw.isdigit() else None
+    # Our own id in the callback URL: anything else (or too large for SQLite) is ignored, the sid still counts.
+    outbound_id = int(outbound_raw) if outbound_raw.isdigit() and int(outbound_raw) <= SQLITE_MAX_INTEGER else None
     reason = _status_reason(code, request.form.get("ErrorMessage"))
     try:
         recorded = runtime.outbox.record_status(sid, status, code, reason, outbound_id)
@@ -121,6 +127,15 @@ def twilio_status() -> Response:
     if not recorded:
         log.warning("status callback for unknown message %s (%s)", sid, status)
     return Response(status=204)
+
+
+@blueprint.errorhandler(Exception)
+def _unexpected(error: Exception) -> Response:
+    """Twilio must never see a 500: an unexpected error answers 503, so Twilio delivers the request again."""
+    if isinstance(error, HTTPException):  # this handler shadows the app's for HTTP errors too
+        return json_http_error(error)
+    log.exception("unexpected error on %s", request.path)
+    return _twiml(503)
 
 
 def _status_reason(code: int | None, message: str | None) -> str | None:

@@ -210,3 +210,16 @@ def test_invalid_utf8_in_a_form_field_is_stored_as_sent_never_500(harness: Harne
     assert response.status_code == 200
     [row] = stored(harness)
     assert (row["body"], row["profile_name"]) == ("fuite%ED%A0%80", "%ED%A0%80")
+
+
+def test_status_callback_with_numbers_sqlite_cannot_hold_is_not_a_500(harness: Harness) -> None:
+    huge = "9" * 30  # past SQLite's 64-bit integers: an OverflowError, not an sqlite3.Error
+    url = f"http://localhost/webhook/twilio/status?outbound={huge}"
+    form = {"MessageSid": "SM" + "0" * 32, "MessageStatus": "delivered", "AccountSid": ACCOUNT_SID}
+    with_code = {**form, "ErrorCode": huge}
+
+    ignored_id = harness.client.post(url, data=form, headers={"X-Twilio-Signature": sign(url, form)})
+    bad_code = harness.client.post(url, data=with_code, headers={"X-Twilio-Signature": sign(url, with_code)})
+
+    assert ignored_id.status_code == 204  # an unknown message: logged, nothing to update
+    assert bad_code.status_code == 400 and "ErrorCode" in bad_code.json["detail"]
