@@ -35,6 +35,8 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+import sqlite_utils
+
 from bot.conversation.engine import ConversationEngine, Turn, refused_for_its_content
 from bot.conversation.fixed_replies import holding_reply, not_processed_reply
 from bot.inbound import ClaimedMessage, InboundQueue, LeaseLost
@@ -129,7 +131,6 @@ class ConversationWorker:
     # --- one message --------------------------------------------------------------------------------------
 
     def _process(self, claim: ClaimedMessage) -> None:
-        message = claim.message
         if claim.give_up_reason is not None:  # a previous holder gave up and recorded the apology
             self._send_apology(claim)
             return
@@ -159,16 +160,7 @@ class ConversationWorker:
         with self.store.immediate() as db:
             self.queue.check_lease(db, claim, extend_s=self.settings.lease_s)
             self.engine.commit(db, decision)
-            self.outbox.add(
-                db,
-                key=f"{claim.id}:reply",
-                inbound_id=claim.id,
-                customer_id=message.customer_id,
-                to_number=message.from_number or message.customer_id,
-                kind="reply",
-                bodies=parts,
-                provider=decision.provider,
-            )
+            self._add_outbound(db, claim, "reply", parts, provider=decision.provider)
             # The answer is here: a holding reply Twilio has not been handed yet is now pointless.
             self.outbox.supersede(db, claim.id, kind="holding", reason="superseded by the reply")
         if self._settle(claim, self.outbox.for_inbound(claim.id, kind="reply"), "reply"):
@@ -180,23 +172,35 @@ class ConversationWorker:
         """Stop trying to answer this message: record why (and, for ``apology_to``, a reply asking the customer
         to say it differently) in one fenced transaction, then send it and finish the message as failed."""
         reason = redact_secrets(reason, known_secrets=self.settings.secrets)
-        message = claim.message
         with self.store.immediate() as db:
             self.queue.check_lease(db, claim, extend_s=self.settings.lease_s)
             self.outbox.supersede(db, claim.id, kind="holding", reason="superseded by the apology")
             if apology_to is not None:
-                self.outbox.add(
-                    db,
-                    key=f"{claim.id}:apology",
-                    inbound_id=claim.id,
-                    customer_id=message.customer_id,
-                    to_number=message.from_number or message.customer_id,
-                    kind="apology",
-                    bodies=[not_processed_reply(self.engine.language_of(apology_to))],
-                )
+                self._add_outbound(db, claim, "apology", [not_processed_reply(self.engine.language_of(apology_to))])
             self.queue.give_up(db, claim, reason, errors)
         log.warning("gave up inbound message %s: %s", claim.id, reason)
         self._send_apology(replace(claim, give_up_reason=reason))
+
+    def _add_outbound(
+        self,
+        db: sqlite_utils.Database,
+        claim: ClaimedMessage,
+        kind: str,
+        bodies: list[str],
+        provider: str | None = None,
+    ) -> None:
+        """Record what this message gets back (reply, holding or apology), once per kind, inside ``db``."""
+        message = claim.message
+        self.outbox.add(
+            db,
+            key=f"{claim.id}:{kind}",
+            inbound_id=claim.id,
+            customer_id=message.customer_id,
+            to_number=message.from_number or message.customer_id,
+            kind=kind,
+            bodies=bodies,
+            provider=provider,
+        )
 
     def _send_apology(self, claim: ClaimedMessage) -> None:
         if self._settle(claim, self.outbox.for_inbound(claim.id, kind="apology"), "apology"):
@@ -223,20 +227,11 @@ class ConversationWorker:
 
     def _hold(self, claim: ClaimedMessage, turn: Turn, failure: str) -> None:
         """No provider answered: one holding reply per message, then try again later."""
-        message = claim.message
         holding = self.outbox.for_inbound(claim.id, kind="holding")
         if not holding:
             with self.store.immediate() as db:
                 self.queue.check_lease(db, claim, extend_s=self.settings.lease_s)
-                self.outbox.add(
-                    db,
-                    key=f"{claim.id}:holding",
-                    inbound_id=claim.id,
-                    customer_id=message.customer_id,
-                    to_number=message.from_number or message.customer_id,
-                    kind="holding",
-                    bodies=[holding_reply(self.engine.language_of(turn))],
-                )
+                self._add_outbound(db, claim, "holding", [holding_reply(self.engine.language_of(turn))])
             holding = self.outbox.for_inbound(claim.id, kind="holding")
         delivery = self.sender.deliver(holding, self._fence(claim))
         retry_at = self.clock() + min(LLM_RETRY_BASE_S * 2 ** (claim.attempts - 1), LLM_RETRY_MAX_S)
