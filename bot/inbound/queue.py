@@ -170,6 +170,11 @@ class InboundQueue:
         if extend_s is not None:
             db.execute("update inbound_messages set lease_until = ? where id = ?", [self.clock() + extend_s, claim.id])
 
+    def renew_lease(self, claim: ClaimedMessage, lease_s: float) -> None:
+        """Push ``claim``'s lease to ``lease_s`` from now (a worker's heartbeat); ``LeaseLost`` if it is not ours."""
+        with self.store.immediate() as db:
+            self.check_lease(db, claim, extend_s=lease_s)
+
     def complete(self, claim: ClaimedMessage) -> None:
         """The message has had its reply: done, lease dropped."""
         self._close(claim, DONE, None)

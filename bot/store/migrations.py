@@ -255,6 +255,70 @@ def m106_inbound_giving_up(db: Database) -> None:
     db["inbound_messages"].add_column("give_up_reason", str)  # set once given up; the apology is on its way
 
 
+@MIGRATIONS()
+def m107_inbound_signed_payload(db: Database) -> None:
+    """Twilio's signature joins names and values with no separator, so one signed payload can be re-cut into
+    another MessageSid: the digest of what was signed is kept, unique, and a second delivery of it is a no-op."""
+    db["inbound_messages"].add_column("payload_digest", str)  # sha256 of the signed URL + concatenated form
+    db.execute(
+        "create unique index idx_inbound_messages_payload_digest on inbound_messages (payload_digest)"
+        " where payload_digest is not null"
+    )
+
+
+@MIGRATIONS()
+def m108_outbound_twilio_sid_unique(db: Database) -> None:
+    """A Twilio message confirms at most one outbound row. Rows that an earlier lookup wrongly matched to a SID
+    another row already holds lose it and are marked failed with why (they were never confirmed)."""
+    db.execute(
+        """
+        update outbound_messages
+        set status = 'failed', twilio_sid = null,
+            error_reason = 'its Twilio SID belonged to an earlier outbound row: delivery never confirmed'
+        where twilio_sid is not null and twilio_sid != '' and id > (
+            select min(o.id) from outbound_messages o where o.twilio_sid = outbound_messages.twilio_sid
+        )
+        """
+    )
+    db.execute(
+        "create unique index idx_outbound_messages_twilio_sid_unique on outbound_messages (twilio_sid)"
+        " where twilio_sid is not null and twilio_sid != ''"
+    )
+
+
+@MIGRATIONS()
+def m109_chat_sessions(db: Database) -> None:
+    """Web-chat conversations are named by a credential the server issued, never by the client's ``user`` id.
+    Only a hash of the token is kept, so a copy of the database opens no conversation."""
+    db["chat_sessions"].create(
+        {
+            "token_hash": str,  # sha256 hex of the bearer token handed to the client once
+            "customer_id": str,  # chat:<random id>: the conversation key the engine uses
+            "user_label": str,  # what the client called itself (display only, never a key)
+            "created_at": float,
+            "last_seen_at": float,
+        },
+        pk="token_hash",
+        not_null={"customer_id", "created_at"},
+    )
+    db["chat_sessions"].create_index(["customer_id"], unique=True)
+
+
+@MIGRATIONS()
+def m110_rate_limits(db: Database) -> None:
+    """Request counters shared by every worker process, one row per limited key and fixed window."""
+    db["rate_limit_windows"].create(
+        {
+            "key": str,  # e.g. chat:ip:203.0.113.9, chat:session:<id>, suggestions:ip:...
+            "window_start": float,  # epoch seconds, a multiple of the window's length
+            "hits": int,
+        },
+        pk=("key", "window_start"),
+        not_null={"hits"},
+    )
+    db["rate_limit_windows"].create_index(["window_start"])
+
+
 # == Admin side (m2xx) =====================================================================================
 # (migrations of the admin area are appended here, named m201_..., m202_...)
 

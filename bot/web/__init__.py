@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from bot.llm.factory import LLMRuntime, open_llm_runtime
@@ -25,6 +25,8 @@ from bot.web.errors import json_http_error
 # Each area module exposes ``init_app(app, services)``; the order is the order of registration.
 AREAS = (webhooks, chat_api, suggestions_api, admin_api, dashboard, metrics)
 MAX_REQUEST_BYTES = 256 * 1024  # a WhatsApp form post is a few KB; anything larger is refused with 413
+# On every response: no MIME sniffing of our JSON/TwiML, and no URL (tokens in queries) leaked to other sites.
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
 
 @dataclass
@@ -68,6 +70,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         )
 
     app.register_error_handler(HTTPException, json_http_error)
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> Any:
