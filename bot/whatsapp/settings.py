@@ -15,8 +15,13 @@ INBOUND_MAX_ERRORS                      unexpected errors on one message before 
 WHATSAPP_WINDOW_HOURS                   free-form reply window after the customer's last message (24); also
                                         how long one message is retried after its own receipt
 
-Numbers must be finite: ``nan`` or ``inf`` is refused like any other bad value.
 WHATSAPP_MAX_CHARS                      longest message part (1600, Twilio's limit)
+INBOUND_MESSAGE_MAX_CHARS               how much of one customer message reaches a model (4096, WhatsApp's
+                                        own limit); the whole message is still stored
+PROMPT_HISTORY_TOKENS                   token budget of the history sent with each turn (3000): the most
+                                        recent turns that fit, the open request's fields always kept
+
+Numbers must be finite: ``nan`` or ``inf`` is refused like any other bad value.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ class WhatsAppSettings:
     max_errors: int
     window_s: float
     max_chars: int
+    message_max_chars: int
+    history_token_budget: int
 
     @property
     def can_send(self) -> bool:
@@ -78,6 +85,8 @@ class WhatsAppSettings:
             max_errors=int(_number(env, "INBOUND_MAX_ERRORS", 5, minimum=1, integer=True)),
             window_s=_number(env, "WHATSAPP_WINDOW_HOURS", 24.0, minimum=0) * 3600,
             max_chars=int(_number(env, "WHATSAPP_MAX_CHARS", WHATSAPP_MAX_CHARS, minimum=50, integer=True)),
+            message_max_chars=int(_number(env, "INBOUND_MESSAGE_MAX_CHARS", 4096, minimum=100, integer=True)),
+            history_token_budget=int(_number(env, "PROMPT_HISTORY_TOKENS", 3000, minimum=200, integer=True)),
         )
 
 
