@@ -6,6 +6,9 @@ nothing but the conversation row. ``commit`` stores the turn inside the caller's
 worker can store the turn and the outbound reply atomically, fenced by its lease. ``commit`` reads the
 open request again inside that transaction and merges the turn into it: a turn of the same customer
 stored while this one waited for the model is built on, never overwritten or duplicated.
+
+What reaches the model is bounded by a ``PromptBudget`` (each message shortened, the history cut to a
+token budget); what is stored is always the customer's whole message.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import sqlite_utils
 from bot.conversation.fixed_replies import holding_reply, media_received, not_processed_reply
 from bot.conversation.history import ConversationHistory, HistoryMessage, RequestDraft
 from bot.conversation.language import LANGUAGES, detect_language
+from bot.conversation.prompt_budget import PromptBudget
 from bot.conversation.prompts import LANGUAGE_NAMES, TURN_PROMPT, as_langchain, as_llm_messages
 from bot.conversation.turn_schema import TURN_PARSER, TurnReply, parse_turn
 from bot.llm import AllProvidersFailed, LLMService
@@ -41,9 +45,11 @@ class Turn:
     location_label: str | None = None
     inbound_id: int | None = None
 
-    def as_user_content(self) -> str:
-        """The text the model (and the history) sees: the words, plus notes for media and shared location."""
-        lines = [self.text.strip()] if self.text.strip() else []
+    def as_user_content(self, budget: PromptBudget | None = None) -> str:
+        """The text the history stores (whole) and the model sees (the words shortened to ``budget``), plus
+        notes for media and shared location, which shortening never cuts off."""
+        words = self.text.strip()
+        lines = [budget.message(words) if budget else words] if words else []
         if self.media:
             kinds = ", ".join(m.get("content_type") or "file" for m in self.media)
             lines.append(f"[the customer sent {len(self.media)} attachment(s): {kinds}]")
@@ -68,9 +74,12 @@ class Decision:
 
 
 class ConversationEngine:
-    def __init__(self, llm: LLMService, history: ConversationHistory, deadline_s: float | None = None) -> None:
+    def __init__(
+        self, llm: LLMService, history: ConversationHistory, budget: PromptBudget, deadline_s: float | None = None
+    ) -> None:
         self.llm = llm
         self.history = history
+        self.budget = budget
         self.deadline_s = deadline_s
 
     def language_of(self, turn: Turn) -> str:
@@ -84,7 +93,7 @@ class ConversationEngine:
         draft = self.history.open_request(conversation.id)
         draft = _with_shared_location(draft, turn)
         language = self.language_of(turn)
-        history, unanswered = _alternating(self.history.recent(conversation.id))
+        history, unanswered = _alternating(self.budget.history(self.history.recent(conversation.id)))
         prompt = TURN_PROMPT.format_messages(
             language=language,
             language_name=LANGUAGE_NAMES[language],
@@ -92,7 +101,7 @@ class ConversationEngine:
             missing=", ".join(draft.missing()) or "nothing: summarise and ask for confirmation",
             format_instructions=TURN_PARSER.get_format_instructions(),
             history=as_langchain(history),
-            message="\n".join([*unanswered, turn.as_user_content()]),
+            message="\n".join([*unanswered, turn.as_user_content(self.budget)]),
         )
         completion = self.llm.complete(
             as_llm_messages(prompt),

@@ -17,7 +17,9 @@ import sqlite_utils
 
 from bot.store import Store
 
-HISTORY_TURNS = 20  # messages of history given to the model; older ones are summarised by the request itself
+# Messages read back for a prompt (older ones are summarised by the request itself); a PromptBudget then
+# keeps the most recent of them that fit its token budget.
+HISTORY_TURNS = 20
 OPEN_STATUSES = ("collecting", "awaiting_confirmation")
 REQUEST_FIELDS = ("service_type", "location", "description", "urgency")
 
@@ -97,7 +99,7 @@ class ConversationHistory:
         return Conversation(row["id"], row["customer_id"], row["channel"], row["language"], row["profile_name"])
 
     def recent(self, conversation_id: int, limit: int = HISTORY_TURNS) -> list[HistoryMessage]:
-        """The latest turns for the model: kind ``message`` only (``holding`` replies and ``refused`` messages,
+        """The latest turns, whole as stored: kind ``message`` only (``holding`` replies and ``refused`` messages,
         which every provider turned down for what they say, stay out of prompts)."""
         rows = self.store.db.execute(
             "select role, content from (select id, role, content from conversation_messages"

@@ -2,7 +2,8 @@
 
 The model's answer must be JSON with exactly three suggestions that fit; anything else counts as bad
 output and the next provider is asked. With no provider, fixed defaults in the customer's language are
-returned, marked ``fallback``.
+returned, marked ``fallback``. The prompt reads the same history as a turn, so the same ``PromptBudget``
+bounds it.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from langchain_core.output_parsers import JsonOutputParser
 from bot.conversation.fixed_replies import DEFAULT_SUGGESTIONS
 from bot.conversation.history import ConversationHistory, RequestDraft
 from bot.conversation.language import detect_language
+from bot.conversation.prompt_budget import PromptBudget
 from bot.conversation.prompts import LANGUAGE_NAMES, SUGGESTIONS_PROMPT, as_langchain, as_llm_messages
 from bot.llm import AllProvidersFailed, LLMService
 
 SUGGESTION_COUNT = 3
 SUGGESTION_MAX_CHARS = 50
+SUGGESTION_HISTORY_MESSAGES = 6  # the last few exchanges are enough to guess what comes next
+NO_NEW_MESSAGE = "[no new message: suggest what the customer could write next]"
 _JSON = JsonOutputParser()
 
 
@@ -48,17 +52,21 @@ def parse_suggestions(text: str) -> list[str]:
 
 
 class SuggestionWriter:
-    def __init__(self, llm: LLMService, history: ConversationHistory, deadline_s: float | None = None) -> None:
+    def __init__(
+        self, llm: LLMService, history: ConversationHistory, budget: PromptBudget, deadline_s: float | None = None
+    ) -> None:
         self.llm = llm
         self.history = history
+        self.budget = budget
         self.deadline_s = deadline_s
 
     def generate(self, customer_id: str | None = None, message: str | None = None) -> Suggestions:
         """Suggestions for a known customer (their history and open request) and/or the message they wrote."""
         conversation = self.history.find(customer_id) if customer_id else None
-        history = self.history.recent(conversation.id, limit=6) if conversation else []
+        recent = self.history.recent(conversation.id, limit=SUGGESTION_HISTORY_MESSAGES) if conversation else []
         draft = self.history.open_request(conversation.id) if conversation else RequestDraft()
-        last_text = message or next((m.content for m in reversed(history) if m.role == "user"), "")
+        # The language is read from the customer's whole words, not from a shortened copy and its English note.
+        last_text = message or next((m.content for m in reversed(recent) if m.role == "user"), "")
         default = (conversation.language if conversation else None) or "fr"
         known = conversation.language if conversation else None
         language = detect_language(last_text, default=default, current=known) if message else default
@@ -67,8 +75,8 @@ class SuggestionWriter:
             language_name=LANGUAGE_NAMES[language],
             draft=json.dumps(draft.known(), ensure_ascii=False),
             missing=", ".join(draft.missing()),
-            history=as_langchain(history),
-            message=message or "[no new message: suggest what the customer could write next]",
+            history=as_langchain(self.budget.history(recent)),
+            message=self.budget.message(message) if message else NO_NEW_MESSAGE,
         )
         conversation_id = conversation.id if conversation else None
         try:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.conversation.engine import ConversationEngine
 from bot.conversation.history import ConversationHistory
+from bot.conversation.prompt_budget import PromptBudget
 from bot.conversation.suggestions import SuggestionWriter
 from bot.inbound import InboundQueue
 from bot.llm import LLMService
@@ -93,7 +94,8 @@ def build_whatsapp_runtime(
     callback = settings.public_base_url + STATUS_CALLBACK_PATH if settings.public_base_url else None
     queue = InboundQueue(store, clock)
     history = ConversationHistory(store, clock)
-    engine = ConversationEngine(llm, history)
+    budget = PromptBudget(settings.message_max_chars, settings.history_token_budget)
+    engine = ConversationEngine(llm, history, budget)
     outbox = Outbox(store, clock)
     policy = send_policy or SendPolicy(in_flight_grace_s=settings.timeout_s + 1)
     sender = WhatsAppSender(outbox, gateway, callback, policy, clock, sleep)
@@ -104,7 +106,7 @@ def build_whatsapp_runtime(
         queue=queue,
         history=history,
         engine=engine,
-        suggestions=SuggestionWriter(llm, history),
+        suggestions=SuggestionWriter(llm, history, budget),
         outbox=outbox,
         sender=sender,
         worker=worker,
