@@ -13,10 +13,16 @@ crashes later. Its status then moves::
 then we crashed before recording the sid): ``WhatsAppSender`` resolves it by asking Twilio. Every move out
 of ``in_flight`` is a compare-and-set on the status and the attempt number that ``mark_in_flight`` returned,
 so a sender that stalled past its turn cannot overwrite what happened since (a status callback, a resend).
+
+A Twilio sid confirms at most one row (a partial unique index, migration m108): an in-flight row takes a
+sid only if no other row holds it (``confirm_sent``), and a write that would give one sid to two rows
+counts as "not confirmed", never as an error.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +46,8 @@ STATUS_RANK = {
     "read": 6,
 }
 Fence = Callable[[sqlite_utils.Database], None]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,32 @@ class Outbox:
         now = self.clock()
         return self._from_in_flight(outbound_id, attempt, status=status, twilio_sid=sid, sent_at=now, status_at=now)
 
+    def confirm_sent(self, outbound_id: int, attempt: int, sids: list[str], status: str = "queued") -> str | None:
+        """in_flight (this attempt) -> ``status``, holding the first of ``sids`` that no other row holds.
+
+        ``sids`` are Twilio's candidates for a send whose answer was lost (``TwilioGateway.find_sent``). An
+        earlier identical reply's message is among them but already held by its own row, so it is skipped; the
+        choice and the write share one transaction, so two workers resolving look-alike rows take different
+        sids. Returns the sid taken, or None (nothing free, or the row moved on): then the send is not confirmed.
+        """
+        if not sids:
+            return None
+        held_sql = f"select twilio_sid from outbound_messages where twilio_sid in ({', '.join('?' for _ in sids)})"
+        try:
+            with self.store.immediate() as db:
+                held = {held_sid for (held_sid,) in db.execute(held_sql, sids)}
+                free = next((sid for sid in sids if sid not in held), None)
+                if free is None:
+                    return None
+                now = self.clock()
+                moved = self._move_from_in_flight(
+                    db, outbound_id, attempt, status=status, twilio_sid=free, sent_at=now, status_at=now
+                )
+                return free if moved else None
+        except sqlite3.IntegrityError:  # the index's backstop: another row holds it after all
+            log.warning("outbound %s not confirmed: Twilio sid already held by another row", outbound_id)
+            return None
+
     def mark_pending(
         self, outbound_id: int, attempt: int, until: float, reason: str | None, code: int | None = None
     ) -> bool:
@@ -169,9 +203,19 @@ class Outbox:
         """Apply a delivery status callback; returns False when no row matches ``sid`` (or ``outbound_id``).
 
         ``outbound_id`` (carried in the callback URL) finds a row whose sid we never recorded because we
-        crashed right after Twilio accepted it.
+        crashed right after Twilio accepted it. A sid another row holds is applied to that row, never given
+        to a second one; should the unique index refuse the write anyway, the callback is not recorded
+        (False) rather than failing, so Twilio is not asked to post it again and again.
         """
-        status = status.lower()
+        try:
+            return self._record_status(sid, status.lower(), error_code, reason, outbound_id)
+        except sqlite3.IntegrityError:
+            log.warning("status %s of %s not recorded: its sid is held by another outbound row", status, sid)
+            return False
+
+    def _record_status(
+        self, sid: str, status: str, error_code: int | None, reason: str | None, outbound_id: int | None
+    ) -> bool:
         with self.store.immediate() as db:
             row = db.execute("select id, status from outbound_messages where twilio_sid = ?", [sid]).fetchone()
             if row is None and outbound_id is not None:
@@ -202,13 +246,23 @@ class Outbox:
         return True
 
     def _from_in_flight(self, outbound_id: int, attempt: int, **values: object) -> bool:
+        try:
+            with self.store.immediate() as db:
+                return self._move_from_in_flight(db, outbound_id, attempt, **values)
+        except sqlite3.IntegrityError:
+            # Its sid went to another row (a lost-answer lookup took it while this call was still out):
+            # left in_flight, to be looked up again, which re-sends it if nothing else of Twilio's is free.
+            log.warning("outbound %s not moved: its Twilio sid is already held by another row", outbound_id)
+            return False
+
+    @staticmethod
+    def _move_from_in_flight(db: sqlite_utils.Database, outbound_id: int, attempt: int, **values: object) -> bool:
         assignments = ", ".join(f"{name} = ?" for name in values)
-        with self.store.immediate() as db:
-            cursor = db.execute(
-                f"update outbound_messages set {assignments} where id = ? and status = ? and attempts = ?",
-                [*values.values(), outbound_id, IN_FLIGHT, attempt],
-            )
-            return cursor.rowcount == 1
+        cursor = db.execute(
+            f"update outbound_messages set {assignments} where id = ? and status = ? and attempts = ?",
+            [*values.values(), outbound_id, IN_FLIGHT, attempt],
+        )
+        return cursor.rowcount == 1
 
 
 def _row(row: dict) -> OutboundMessage:

@@ -90,6 +90,8 @@ class WhatsAppSender:
             if outcome.kind is SendKind.ACCEPTED:
                 if not self.outbox.mark_accepted(row.id, attempt, outcome.sid or "", outcome.status or "queued"):
                     log.warning("outbound %s moved on while Twilio took it (sid %s)", row.id, outcome.sid)
+                    if self._still_in_flight(row.id, attempt):  # its sid went to another row: look it up later
+                        return self.clock() + policy.in_flight_grace_s
                 return None
             if outcome.kind is SendKind.UNKNOWN:
                 # Left in_flight: once the call's time is surely over, Twilio is asked whether it has it.
@@ -131,8 +133,10 @@ class WhatsAppSender:
     def _resolve_in_flight(self, row: OutboundMessage, drop_reason: str | None = None) -> float | None:
         """A row left in_flight (its sender crashed or is still at it): ask Twilio whether it has it.
 
-        Returns None when resolved (accepted, or back to pending to be sent; dropped with ``drop_reason``
-        when given), else when to look again.
+        Only a message Twilio created at or after this attempt began, and that no other row holds, confirms
+        it: an earlier identical reply ("Merci ...") is never taken for this one, so a send Twilio never got
+        is sent again and one it took is not. Returns None when resolved (accepted, or back to pending to be
+        sent; dropped with ``drop_reason`` when given), else when to look again.
         """
         assert self.gateway is not None
         started = row.send_started_at or 0.0
@@ -140,7 +144,7 @@ class WhatsAppSender:
         if ready_at > self.clock():
             return ready_at
         try:
-            sid = self.gateway.find_sent(row.to_number, row.body, started)
+            sids = self.gateway.find_sent(row.to_number, row.body, started)
         except Exception as exc:  # noqa: BLE001 - any failure means "cannot tell": wait rather than risk a duplicate
             log.warning("cannot ask Twilio about in-flight outbound %s: %s", row.id, type(exc).__name__)
             if drop_reason:  # never sent again either way: waiting would only hold back the message it replaces
@@ -148,13 +152,17 @@ class WhatsAppSender:
                 self.outbox.mark_failed(row.id, row.attempts, None, unknown)
                 return None
             return self.clock() + self._later_wait(row.attempts)
-        if sid:
-            self.outbox.mark_accepted(row.id, row.attempts, sid, "queued")
-        elif drop_reason:
+        if self.outbox.confirm_sent(row.id, row.attempts, sids) is not None:
+            return None
+        if drop_reason:
             self.outbox.mark_failed(row.id, row.attempts, None, drop_reason)
         else:
             self.outbox.mark_pending(row.id, row.attempts, 0.0, "not found at Twilio after an interrupted send")
         return None
+
+    def _still_in_flight(self, outbound_id: int, attempt: int) -> bool:
+        current = self.outbox.get(outbound_id)
+        return current is not None and current.status == IN_FLIGHT and current.attempts == attempt
 
     def _backoff(self, try_index: int, retry_after: float | None) -> float:
         wait = self.policy.backoff_base_s * 2**try_index

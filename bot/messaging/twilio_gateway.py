@@ -25,6 +25,7 @@ client otherwise leaves unset (a stalled connection would hold a worker forever)
 from __future__ import annotations
 
 import enum
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -128,20 +129,28 @@ class TwilioGateway:
             return SendOutcome(SendKind.RETRY if _never_sent(exc) else SendKind.UNKNOWN, reason=reason)
         return SendOutcome(SendKind.ACCEPTED, sid=message.sid, status=message.status or "queued")
 
-    def find_sent(self, to: str, body: str, since: float) -> str | None:
-        """The sid of a message with this body that Twilio took from us to ``to`` after ``since``, if any.
+    def find_sent(self, to: str, body: str, since: float) -> list[str]:
+        """The sids of messages with this body that Twilio took from us for ``to`` since ``since``, oldest first.
 
-        Used after a crash between handing a message to Twilio and recording its sid: if Twilio has it,
-        we must not send it again.
+        Used when a send's answer was lost: one of them may be that send. Twilio dates a message to the
+        second, so one created in the second ``since`` falls in counts (Twilio may have taken it a fraction
+        after the send began) and one from an earlier second cannot be it. An earlier identical reply sent
+        in that same second is also listed: the caller must skip sids another outbound row already holds.
         """
-        # Newest first; not filtered on DateSent, which a message still queued at Twilio does not have yet.
+        # Not filtered on DateSent, which a message still queued at Twilio does not have yet.
         # Twilio or network errors propagate: the caller must not resend while it cannot tell.
         messages = self._client.messages.list(to=whatsapp_address(to), from_=self.from_number, limit=50)
-        for message in messages:
-            created = message.date_created
-            if message.body == body and (created is None or created.timestamp() >= since - 60):
-                return message.sid
-        return None
+        first_second = math.floor(since)
+        found = [
+            m
+            for m in reversed(messages)  # Twilio lists newest first; within a second, keep oldest first
+            # Undated: nothing shows it was created after the send began, so it cannot confirm it.
+            if m.body == body and m.date_created is not None and m.date_created.timestamp() >= first_second
+        ]
+        # Oldest first: the message nearest the send's start is the likeliest its own, and leaving the newer
+        # ones free keeps them for rows whose sends began later (they could not take the older ones).
+        found.sort(key=lambda m: m.date_created)
+        return [m.sid for m in found]
 
     def _classify(self, exc: TwilioRestException) -> SendOutcome:
         code = int(exc.code) if exc.code else None

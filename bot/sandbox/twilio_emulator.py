@@ -9,7 +9,9 @@ account in the path; with ``set_credentials`` only that token is accepted. Every
 recorded *before* the (optional) latency, so killing a client mid-call leaves Twilio holding a message
 the client never heard about, which is the window a sender must survive. With ``deliver_callbacks``
 on, each accepted message's ``StatusCallback`` gets Twilio's signed status posts (sent, delivered; or
-failed with 63016 under the ``outside_window`` fault).
+failed with 63016 under the ``outside_window`` fault). The ``answer_lost`` and ``request_lost`` faults
+hold the answer past the client's timeout, with or without recording the message first. ``set_clock``
+lets a test date messages (``date_created``) on the same fake clock as the sender that looks them up.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from twilio.request_validator import RequestValidator
 from bot.sandbox.twilio_payloads import (
     BODY_MAX_CHARS,
     JSON_TYPE,
+    LOST_ANSWER_AFTER_S,
     OUTSIDE_WINDOW_MESSAGE,
     TWILIO_FAULTS,
     error_body,
@@ -72,6 +75,7 @@ class EmulatedTwilio:
     _messages: list[dict[str, Any]] = field(default_factory=list)
     _callback_urls: dict[str, str] = field(default_factory=dict)
     _accepted_at: dict[str, float] = field(default_factory=dict)  # sid -> time.time() when accepted
+    _clock: Callable[[], float] = time.time  # dates messages (date_created), as Twilio's own clock does
     _plan: _Plan | None = None
     _latency: float = 0.0
     _requests: int = 0
@@ -99,6 +103,11 @@ class EmulatedTwilio:
         with self._lock:
             self._latency = float(seconds)
 
+    def set_clock(self, clock: Callable[[], float] | None) -> None:
+        """Date new messages by ``clock`` (a test's fake clock) instead of ``time.time``; None restores it."""
+        with self._lock:
+            self._clock = clock or time.time
+
     def set_callbacks(self, enabled: bool) -> None:
         with self._lock:
             self.deliver_callbacks = enabled
@@ -113,6 +122,7 @@ class EmulatedTwilio:
             self._plan = None
             self._latency = 0.0
             self._requests = 0
+            self._clock = time.time
 
     # --- records ------------------------------------------------------------------------------------------
 
@@ -186,6 +196,7 @@ class EmulatedTwilio:
                     self._plan = None
             latency = self._latency
             callbacks = self.deliver_callbacks
+            clock = self._clock
         if not to:
             return TwilioReply(400, error_body(400, 21604, "A 'To' phone number is required."))
         if not from_:
@@ -199,6 +210,8 @@ class EmulatedTwilio:
         if not _ADDRESS.match(to):
             return TwilioReply(400, error_body(400, 21211, f"Invalid 'To' Phone Number: {to}"))
         fault = plan.fault if plan else None
+        if fault in ("answer_lost", "request_lost"):
+            latency = max(latency, LOST_ANSWER_AFTER_S)
         failure = fault_error(fault, to) if fault else None
         if failure is not None:
             status, code, message = failure
@@ -208,7 +221,7 @@ class EmulatedTwilio:
             return TwilioReply(status, error_body(status, code, message), headers, latency)
         resource = message_resource(
             sid=new_message_sid(), account_sid=account, to=to, from_=from_, body=body, status="queued",
-            created_at=time.time(),
+            created_at=clock(),
         )  # fmt: skip
         with self._lock:
             self._messages.append(resource)

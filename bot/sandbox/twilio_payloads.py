@@ -11,6 +11,10 @@ Faults (``TwilioFault``) and what each looks like::
     outside_window   201 queued, then the message fails with error_code 63016 (as WhatsApp does: the REST call
                      succeeds and the status callback reports the failure)
     auth_failed      401 {"code": 20003, "message": "Authenticate"}
+    answer_lost      the message is accepted and recorded, but its 201 comes only after ``LOST_ANSWER_AFTER_S``: a
+                     client with any sane timeout never hears it (the answer lost on its way back)
+    request_lost     nothing is recorded, and a 503 comes only after ``LOST_ANSWER_AFTER_S``: the request lost on
+                     its way in, which the client cannot tell from a lost answer
 """
 
 from __future__ import annotations
@@ -20,10 +24,15 @@ import json
 import secrets
 from typing import Any, Final, Literal, get_args
 
-TwilioFault = Literal["rate_limited", "server_error", "unavailable", "invalid_number", "outside_window", "auth_failed"]
+TwilioFault = Literal[
+    "rate_limited", "server_error", "unavailable", "invalid_number", "outside_window", "auth_failed",
+    "answer_lost", "request_lost",
+]  # fmt: skip
 TWILIO_FAULTS: Final[tuple[str, ...]] = get_args(TwilioFault)
 API_VERSION: Final = "2010-04-01"
 BODY_MAX_CHARS: Final = 1600
+# Longer than any client timeout we use (TWILIO_TIMEOUT_S defaults to 10): the late answer is never read.
+LOST_ANSWER_AFTER_S: Final = 60.0
 JSON_TYPE: Final = "application/json; charset=utf-8"
 OUTSIDE_WINDOW_MESSAGE: Final = (
     "Message failed to send because more than 24 hours have passed since the customer last replied to this number."
@@ -100,12 +109,12 @@ def error_body(status: int, code: int, message: str) -> bytes:
 
 
 def fault_error(fault: str, to: str) -> tuple[int, int, str] | None:
-    """(HTTP status, Twilio code, message) of a fault answered at once; None for outside_window (201 first)."""
+    """(HTTP status, Twilio code, message) of a fault; None for those that accept the message first (201)."""
     if fault == "rate_limited":
         return 429, 20429, "Too Many Requests"
     if fault == "server_error":
         return 500, 20500, "Internal Server Error"
-    if fault == "unavailable":
+    if fault in ("unavailable", "request_lost"):
         return 503, 20503, "Service Unavailable"
     if fault == "invalid_number":
         return 400, 21211, f"Invalid 'To' Phone Number: {to}"
