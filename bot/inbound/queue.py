@@ -1,6 +1,7 @@
 """``InboundQueue``: the ``inbound_messages`` table used as a work queue shared by every process.
 
-A message is written once (``enqueue``, deduplicated by ``message_sid``) and then moves::
+A message is written once (``enqueue``, deduplicated by ``message_sid`` and by ``payload_digest``, the digest of
+what Twilio signed, so a signed payload re-cut into another ``MessageSid`` is not a new message) and then moves::
 
     pending ──claim (lease)──> pending + leased ──complete──> done
        ^                            │ defer (backoff, lease dropped)
@@ -20,6 +21,7 @@ that stalled past its lease cannot overwrite the work of the one that took over.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -29,6 +31,8 @@ from typing import Any
 import sqlite_utils
 
 from bot.store import Store
+
+log = logging.getLogger(__name__)
 
 PENDING, DONE, EXPIRED, FAILED = "pending", "done", "expired", "failed"
 ERROR_MAX_CHARS = 500
@@ -56,6 +60,7 @@ class InboundMessage:
     latitude: float | None = None
     longitude: float | None = None
     form: dict[str, Any] = field(default_factory=dict)
+    payload_digest: str | None = None  # sha256 of what Twilio signed; None for chat and CLI messages
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,10 @@ class InboundQueue:
         self.clock = clock
 
     def enqueue(self, message: InboundMessage) -> tuple[int, bool]:
-        """Store ``message``; returns (row id, created). A second delivery of the same sid changes nothing."""
+        """Store ``message``; returns (row id, created).
+
+        A second delivery of the same sid, or of the same signed payload under another sid, changes nothing.
+        """
         row = {
             "message_sid": message.message_sid,
             "channel": message.channel,
@@ -96,6 +104,7 @@ class InboundQueue:
             "status": PENDING,
             "attempts": 0,
             "next_attempt_at": 0.0,
+            "payload_digest": message.payload_digest,
         }
         db = self.store.db
         with db.conn:  # one short transaction: the row is durable when this returns
@@ -105,8 +114,15 @@ class InboundQueue:
             )
         if cursor.rowcount == 1:
             return int(cursor.lastrowid), True
-        existing = db.execute("select id from inbound_messages where message_sid = ?", [message.message_sid])
-        return int(existing.fetchone()[0]), False
+        # "= null" never matches, so a message without a digest is found by its sid alone.
+        existing_id, existing_sid = db.execute(
+            "select id, message_sid from inbound_messages where message_sid = ? or payload_digest = ?"
+            " order by id limit 1",
+            [message.message_sid, message.payload_digest],
+        ).fetchone()
+        if existing_sid != message.message_sid:
+            log.warning("signed payload of %s replayed as %s: not stored again", existing_sid, message.message_sid[:80])
+        return int(existing_id), False
 
     def claim(self, owner: str, lease_s: float, customer_id: str | None = None) -> ClaimedMessage | None:
         """Take the oldest due message whose customer has nothing older pending, or None.
@@ -263,4 +279,5 @@ def _message_from_row(row: dict[str, Any]) -> InboundMessage:
         latitude=row["latitude"],
         longitude=row["longitude"],
         form=json.loads(row["form"] or "{}"),
+        payload_digest=row.get("payload_digest"),
     )

@@ -3,8 +3,9 @@
 The inbound webhook only checks and stores: signature first (403, nothing stored), then the form (400
 with the reason), then the message is written to the durable queue and empty TwiML is returned at once;
 a worker writes and sends the reply later, so Twilio's 15-second limit never meets a slow provider. A
-redelivered ``MessageSid`` is acknowledged the same way and stored once. No path answers 500: a
-database that cannot take the message answers 503 so that Twilio delivers it again.
+redelivered ``MessageSid``, or the same signed payload under any other cut of its fields, is acknowledged
+the same way and stored once. No path answers 500: a database that cannot take the message answers 503
+so that Twilio delivers it again.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from bot.whatsapp.runtime import (
     build_whatsapp_runtime,
     runtime_for,
 )
-from bot.whatsapp.signatures import signature_problem, signed_url
-from bot.whatsapp.twilio_form import MalformedWebhook, inbound_from_twilio_form
+from bot.whatsapp.signatures import SignatureRefused, signed_url, verify_signature
+from bot.whatsapp.twilio_form import MalformedWebhook, inbound_from_twilio_form, twilio_message_sid
 
 if TYPE_CHECKING:
     from bot.web import AppServices
@@ -71,23 +72,24 @@ def _twiml(status: int = 200) -> Response:
     return Response(EMPTY_TWIML, status=status, mimetype="text/xml")
 
 
-def _verify_twilio(runtime: WhatsAppRuntime) -> None:
-    """400 for a body that is not a form, 403 for a missing or forged signature."""
+def _verify_twilio(runtime: WhatsAppRuntime) -> str:
+    """The digest of the signed payload; 400 for a body that is not a form, 403 for a missing or forged signature."""
     if request.mimetype != FORM_TYPE:
         abort(400, description=f"expected Content-Type {FORM_TYPE}, got {request.mimetype or 'none'}")
     url = signed_url(runtime.settings, request.url, request.path, request.query_string.decode("latin-1"))
-    problem = signature_problem(runtime.settings, url, request.form, request.headers)
-    if problem:
-        log.warning("refused webhook %s from %s: %s", request.path, request.remote_addr, problem)
-        abort(403, description=problem)
+    try:
+        return verify_signature(runtime.settings, url, request.form, request.headers)
+    except SignatureRefused as exc:
+        log.warning("refused webhook %s from %s: %s", request.path, request.remote_addr, exc)
+        abort(403, description=str(exc))
 
 
 @blueprint.post("/webhook/whatsapp")
 def whatsapp_inbound() -> Response:
     runtime = _runtime()
-    _verify_twilio(runtime)
+    digest = _verify_twilio(runtime)
     try:
-        message = inbound_from_twilio_form(request.form)
+        message = inbound_from_twilio_form(request.form, payload_digest=digest)
     except MalformedWebhook as exc:
         abort(400, description=str(exc))
     try:
@@ -104,10 +106,13 @@ def whatsapp_inbound() -> Response:
 def twilio_status() -> Response:
     runtime = _runtime()
     _verify_twilio(runtime)
-    sid = (request.form.get("MessageSid") or "").strip()
+    try:
+        sid = twilio_message_sid(request.form)
+    except MalformedWebhook as exc:
+        abort(400, description=str(exc))
     status = (request.form.get("MessageStatus") or request.form.get("SmsStatus") or "").strip()
-    if not sid or not status:
-        abort(400, description="MessageSid and MessageStatus are required")
+    if not status:
+        abort(400, description="MessageStatus is required")
     code_raw = (request.form.get("ErrorCode") or "").strip()
     try:
         code = int(code_raw) if code_raw else None

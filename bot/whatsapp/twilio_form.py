@@ -1,6 +1,8 @@
 """Turn Twilio's inbound webhook form into an ``InboundMessage``, or say precisely what is wrong with it.
 
 Twilio adds fields over time; the whole form is kept with the message, only the ones we use are checked.
+A valid signature does not prove the fields are the ones Twilio sent (names and values are signed with no
+separator, so they can be re-cut), which is why the SID must have Twilio's exact shape and agree with its aliases.
 """
 
 from __future__ import annotations
@@ -13,19 +15,31 @@ from bot.conversation.customers import phone_number
 from bot.inbound import InboundMessage
 
 MAX_MEDIA = 10  # WhatsApp allows one medium per message, MMS up to 10
-_SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
+_MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-f]{32}")  # Twilio's Message SIDs (SMS/WhatsApp and MMS); fullmatch only
+_SID_ALIASES = ("SmsMessageSid", "SmsSid")  # older names Twilio still sends, always with the MessageSid's value
 
 
 class MalformedWebhook(ValueError):
     """The form cannot be a Twilio message: answered 400 with this message as the reason, nothing stored."""
 
 
-def inbound_from_twilio_form(form: Mapping[str, str]) -> InboundMessage:
-    sid = (form.get("MessageSid") or form.get("SmsMessageSid") or "").strip()
+def twilio_message_sid(form: Mapping[str, str]) -> str:
+    """The form's MessageSid (``SmsMessageSid`` when it is the only one), checked; else ``MalformedWebhook``."""
+    name = "MessageSid" if "MessageSid" in form else "SmsMessageSid"
+    sid = form.get(name) or ""
     if not sid:
         raise MalformedWebhook("MessageSid is missing")
-    if not _SID.match(sid):
-        raise MalformedWebhook("MessageSid must be 2-64 letters and digits")
+    if not _MESSAGE_SID.fullmatch(sid):
+        raise MalformedWebhook(f"{name} must be SM or MM followed by 32 lowercase hex digits, got {sid[:40]!r}")
+    for alias in _SID_ALIASES:
+        if alias != name and alias in form and form[alias] != sid:
+            raise MalformedWebhook(f"{alias} {form[alias][:40]!r} differs from {name} {sid!r}")
+    return sid
+
+
+def inbound_from_twilio_form(form: Mapping[str, str], payload_digest: str | None = None) -> InboundMessage:
+    """``payload_digest``: the sha256 of what Twilio signed (``signatures.verify_signature``), kept for dedup."""
+    sid = twilio_message_sid(form)
     sender = (form.get("From") or "").strip()
     if not sender:
         raise MalformedWebhook("From is missing")
@@ -52,6 +66,7 @@ def inbound_from_twilio_form(form: Mapping[str, str]) -> InboundMessage:
         latitude=latitude,
         longitude=longitude,
         form=dict(form),
+        payload_digest=payload_digest,
     )
 
 

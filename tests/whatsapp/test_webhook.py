@@ -99,6 +99,7 @@ def test_query_string_is_part_of_the_signed_url(harness: Harness) -> None:
     ("form", "reason"),
     [
         ({"From": f"whatsapp:{CUSTOMER}", "Body": "hi"}, "MessageSid is missing"),
+        ({"MessageSid": "SM1", "From": f"whatsapp:{CUSTOMER}", "Body": "hi"}, "MessageSid must be SM or MM"),
         ({"MessageSid": "SM" + "e" * 32, "Body": "hi"}, "From is missing"),
         ({"MessageSid": "SM" + "e" * 32, "From": "whatsapp:not-a-number", "Body": "hi"}, "From is not a phone number"),
         ({"MessageSid": "SM" + "e" * 32, "From": f"whatsapp:{CUSTOMER}", "Body": "  "}, "no Body, no media"),
@@ -184,6 +185,24 @@ def test_status_callback_without_sid_gets_400(harness: Harness) -> None:
     response = harness.client.post(url, data=form, headers={"X-Twilio-Signature": sign(url, form)})
 
     assert response.status_code == 400 and "MessageSid" in response.json["detail"]
+
+
+@pytest.mark.parametrize(
+    ("form", "reason"),
+    [
+        ({"MessageSid": "SM" + "0" * 32 + "MessageStatusdelivered"}, "MessageSid must be SM or MM"),
+        ({"MessageSid": "SM" + "0" * 32, "SmsSid": "SM" + "1" * 32}, "SmsSid 'SM111"),
+    ],
+    ids=["malformed", "alias-differs"],
+)
+def test_status_callback_with_a_bad_sid_is_a_400_never_a_500(harness: Harness, form: dict, reason: str) -> None:
+    url = "http://localhost/webhook/twilio/status"
+    form = {**form, "MessageStatus": "delivered", "AccountSid": ACCOUNT_SID}
+
+    response = harness.client.post(url, data=form, headers={"X-Twilio-Signature": sign(url, form)})
+
+    assert response.status_code == 400 and reason in response.json["detail"]
+    assert harness.runtime.store.db.execute("select count(*) from message_status_events").fetchone()[0] == 0
 
 
 def test_auth_token_never_appears_in_responses_or_database(harness: Harness) -> None:
