@@ -1,4 +1,5 @@
-"""The shared SQLite store: WAL, migrations applied exactly once even when workers start together."""
+"""The shared SQLite store: WAL, migrations applied exactly once even when workers start together, and a
+path that cannot hold a database refused with an error naming it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.store import Store
+import pytest
+
+from bot.store import Store, StoreOpenError
 from bot.store.migrations import MIGRATIONS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,3 +29,19 @@ def test_workers_starting_together_migrate_once(tmp_path: Path) -> None:
     assert [w.returncode for w in workers] == [0, 0, 0, 0], errors
     applied = [m.name for m in MIGRATIONS.applied(Store(db_path).db)]
     assert len(applied) == len(set(applied)) == len(MIGRATIONS._migrations)
+
+
+def test_a_path_that_cannot_hold_a_database_is_refused_naming_it(tmp_path: Path) -> None:
+    regular_file = tmp_path / "notes.txt"
+    regular_file.write_text("hello\n", encoding="utf-8")
+    cases = {
+        tmp_path: "is a directory",
+        regular_file / "bot.db": f"{regular_file} is not a directory",
+        regular_file / "deeper" / "bot.db": f"{regular_file} is not a directory",
+        regular_file: "file is not a database",
+    }
+    for path, reason in cases.items():
+        with pytest.raises(StoreOpenError) as raised:
+            Store(path)
+        assert str(raised.value).startswith(f"cannot open the database {path}: ") and reason in str(raised.value)
+    assert regular_file.read_text(encoding="utf-8") == "hello\n"  # what was there is left as it was

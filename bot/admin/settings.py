@@ -10,6 +10,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+# A bearer token opens every admin route: one short enough to guess is refused rather than used.
+ADMIN_TOKEN_MIN_CHARS = 16
+
 
 class AdminSettingsError(ValueError):
     """An admin environment variable has an unusable value; the message names it."""
@@ -17,7 +20,7 @@ class AdminSettingsError(ValueError):
 
 @dataclass(frozen=True)
 class AdminSettings:
-    admin_api_token: str | None = None  # None: admin routes answer 403 (never open by default)
+    admin_api_token: str | None = None  # None: admin routes answer 403 (never open by default); else 16+ chars
     alert_webhook_url: str | None = None
     admin_whatsapp_number: str | None = None
     selftest_interval_s: float = 300.0  # SELFTEST_INTERVAL_MINUTES
@@ -33,7 +36,7 @@ class AdminSettings:
         if url is not None and not url.startswith(("http://", "https://")):
             raise AdminSettingsError("ALERT_WEBHOOK_URL: must start with http:// or https://")
         return cls(
-            admin_api_token=(env.get("ADMIN_API_TOKEN") or "").strip() or None,
+            admin_api_token=_admin_token(env),
             alert_webhook_url=url,
             admin_whatsapp_number=(env.get("ADMIN_WHATSAPP_NUMBER") or "").strip() or None,
             selftest_interval_s=60 * _positive(env, "SELFTEST_INTERVAL_MINUTES", 5),
@@ -41,6 +44,17 @@ class AdminSettings:
             alert_check_interval_s=_positive(env, "ALERT_CHECK_SECONDS", 30),
             retention_days=_positive(env, "RETENTION_DAYS", 90),
         )
+
+
+def _admin_token(env: Mapping[str, str]) -> str | None:
+    """ADMIN_API_TOKEN, or None (blank: the admin API is disabled). The error never repeats the token."""
+    token = (env.get("ADMIN_API_TOKEN") or "").strip() or None
+    if token is not None and len(token) < ADMIN_TOKEN_MIN_CHARS:
+        raise AdminSettingsError(
+            f"ADMIN_API_TOKEN: must be at least {ADMIN_TOKEN_MIN_CHARS} characters, got {len(token)} "
+            "(leave it unset to disable the admin API)"
+        )
+    return token
 
 
 def _positive(env: Mapping[str, str], name: str, default: float, allow_zero: bool = False) -> float:

@@ -20,7 +20,10 @@ and an emulated Twilio Messages API (``bot.sandbox.twilio_emulator``, state in `
     GET  /_emulator/twilio/messages      POST /_emulator/twilio/faults   POST /_emulator/twilio/latency
     POST /_emulator/twilio/credentials   POST /_emulator/twilio/callbacks
 
-Run standalone with ``python -m bot.sandbox.emulator --port 8090``.
+Run standalone with ``python -m bot.sandbox.emulator --port 8090`` (what ``SANDBOX_EMULATOR_URL`` points
+gunicorn workers at): it answers the Djobea prompts like the in-process sandbox does, through
+``bot.sandbox.scripted_model`` (other prompts get the echo); ``--echo`` gives the raw ``[provider] ...``
+echo to every prompt.
 """
 
 from __future__ import annotations
@@ -172,9 +175,13 @@ def _check_fault(fault: str) -> Fault:
 class ProviderEmulator:
     """The emulated providers on one port; thread-safe, started with ``start()`` or ``with``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, max_recorded: int = 10_000) -> None:
-        """``max_recorded`` bounds memory in long sandbox runs: older records drop, counts stay exact."""
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, max_recorded: int = 10_000, responder: Responder | None = None
+    ) -> None:
+        """``max_recorded`` bounds memory in long sandbox runs: older records drop, counts stay exact.
+        ``responder`` answers when nothing is scripted (default ``echo_reply``); ``reset()`` comes back to it."""
         self._address = (host, port)
+        self._unscripted: Responder = responder or echo_reply
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._states: dict[Provider, _ProviderState] = {p: _ProviderState() for p in PROVIDERS}  # type: ignore[misc]
@@ -280,7 +287,8 @@ class ProviderEmulator:
             self._states[name].latency = float(seconds)
 
     def set_responder(self, provider: str | None, fn: Responder | None) -> None:
-        """Script the reply text for one provider, or for all when ``provider`` is None; None restores echo."""
+        """Script the reply text for one provider, or for all when ``provider`` is None; None restores the
+        unscripted reply (the echo, unless the emulator was built with another ``responder``)."""
         with self._lock:
             if provider is None:
                 self._default_responder = fn
@@ -288,7 +296,7 @@ class ProviderEmulator:
                 self._states[_check_provider(provider)].responder = fn
 
     def reset(self) -> None:
-        """Back to a healthy, unscripted emulator with no records."""
+        """Back to a healthy, unscripted emulator (answering with its built-in ``responder``) with no records."""
         with self._lock:
             for state in self._states.values():
                 self._replace_fault(state, None)
@@ -351,7 +359,7 @@ class ProviderEmulator:
             self._calls.append(call)
             self._counts[provider] += 1
             self._changed.notify_all()
-            responder = state.responder or self._default_responder or echo_reply
+            responder = state.responder or self._default_responder or self._unscripted
             return call, plan, state.latency, state.release, responder
 
     def _set_status(self, call: RecordedCall, status: int) -> None:
@@ -675,15 +683,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8090, help="port to bind; 0 picks a free one (default 8090)")
+    parser.add_argument(
+        "--echo",
+        action="store_true",
+        help="answer every prompt with the raw echo '[provider] <last user message>' instead of the scripted "
+        "Djobea model (whose replies the conversation engine accepts); /_emulator/reset keeps the choice",
+    )
     args = parser.parse_args(argv)
+    responder = echo_reply if args.echo else _scripted_model()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with ProviderEmulator(args.host, args.port) as emulator:
+    with ProviderEmulator(args.host, args.port, responder=responder) as emulator:
         print(emulator.base_url, flush=True)
         while not stop.wait(0.5):
             pass
     return 0
+
+
+def _scripted_model() -> Responder:
+    """The responder the in-process sandbox installs (``bot.whatsapp.runtime``), so that an app behind
+    SANDBOX_EMULATOR_URL gets replies its reply parser accepts rather than a holding reply every time."""
+    # Imported here: scripted_model imports this module (it is pure text rules: no Flask, no conversation code).
+    from bot.sandbox.scripted_model import djobea_model_reply
+
+    return djobea_model_reply
 
 
 if __name__ == "__main__":

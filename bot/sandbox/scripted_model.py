@@ -1,6 +1,7 @@
 """A deterministic stand-in for a model, answering the Djobea prompts the way a model would.
 
-Installed as the sandbox emulator's responder by the WhatsApp runtime when no provider key is set, so
+Installed as the sandbox emulator's responder by the WhatsApp runtime when no provider key is set, and
+by the standalone emulator (``python -m bot.sandbox.emulator``, behind ``SANDBOX_EMULATOR_URL``), so
 ``python -m bot chat`` and the webhooks give a sensible demo conversation without keys; tests install
 it to script whole conversations. It reads what a model reads (the system prompt's language hint,
 "Request so far", "Still missing", the conversation) and answers with the structured JSON the engine

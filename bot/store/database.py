@@ -3,10 +3,14 @@
 State lives here rather than in module globals so that a second process sees the same provider
 health, conversations and queue. Each thread gets its own connection: sqlite3 connections must not
 be shared between threads, and LiteLLM runs success callbacks on its own logging threads.
+
+A path that cannot hold the database (a directory, a path under a regular file, no permission, a file
+that is not SQLite) is refused when the store opens, with ``StoreOpenError`` naming the path.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import sqlite3
 import threading
@@ -21,12 +25,21 @@ from bot.store.migrations import MIGRATIONS
 BUSY_TIMEOUT_MS = 30_000
 
 
+class StoreOpenError(Exception):
+    """The database file cannot be opened or created at the path given (DATABASE_PATH, or ``chat --db``).
+
+    Raised by ``Store()`` at start-up, before any migration runs; the message names the path and why
+    (``cannot open the database /srv/bot.db: /srv is not a directory``). The CLI prints it as a
+    configuration error and exits with status 2; ``create_app`` lets it through, so gunicorn's boot
+    failure says the same.
+    """
+
+
 class Store:
     """A migrated SQLite database file, with one connection per thread."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._migrate()
 
@@ -65,12 +78,41 @@ class Store:
     def _migrate(self) -> None:
         # Several workers start at once: a file lock lets exactly one apply pending migrations.
         lock_path = self.path.with_name(self.path.name + ".migrate.lock")
-        with open(lock_path, "w") as lock_file:
+        with _refused_as_store_open_error(self.path):
+            if self.path.is_dir():  # checked first: sqlite3 would only say "unable to open database file"
+                raise IsADirectoryError(errno.EISDIR, "is a directory", str(self.path))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock_file = open(lock_path, "w")  # noqa: SIM115 (the with block below closes it)
+        with lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             try:
-                MIGRATIONS.apply(self.db)
+                with _refused_as_store_open_error(self.path):
+                    db = self.db  # the first connection reads the file: "not a database" surfaces here
+                MIGRATIONS.apply(db)
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _refused_as_store_open_error(path: Path) -> Iterator[None]:
+    """Turn the OS's or SQLite's refusal to open ``path`` into a ``StoreOpenError`` that says why."""
+    try:
+        yield
+    except (OSError, sqlite3.DatabaseError) as exc:
+        raise StoreOpenError(f"cannot open the database {path}: {_why(path, exc)}") from exc
+
+
+def _why(path: Path, exc: OSError | sqlite3.DatabaseError) -> str:
+    if isinstance(exc, sqlite3.DatabaseError):
+        return f"SQLite says: {exc}"
+    if isinstance(exc, IsADirectoryError) and exc.filename == str(path):
+        return "it is a directory; give the path of a database file"
+    # mkdir reports only "File exists" or "Not a directory": name the regular file in the way.
+    in_the_way = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if in_the_way is not None:
+        return f"{in_the_way} is not a directory"
+    reason = exc.strerror or type(exc).__name__
+    return f"{exc.filename}: {reason}" if exc.filename else reason
 
 
 def _connect(path: Path) -> sqlite3.Connection:
