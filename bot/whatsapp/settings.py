@@ -9,7 +9,11 @@ PUBLIC_BASE_URL                         the URL Twilio calls us at (https://bot.
                                         are computed over it, and StatusCallback URLs are built from it
 TWILIO_TIMEOUT_S                        per REST call (default 10; twilio's own default is none)
 WHATSAPP_WORKER_THREADS                 background workers in each web process (default 2; 0: none)
-INBOUND_LEASE_S                         how long a claim lasts before another worker may take over (120)
+INBOUND_LEASE_S                         how long a claim lasts unrenewed (15): a killed worker's message is
+                                        taken over this long after its last heartbeat at most
+INBOUND_HEARTBEAT_S                     how often a worker renews the lease of the message it is working on
+                                        (default a third of INBOUND_LEASE_S; at most half of it, so one
+                                        renewal held up by a busy database does not lose the lease)
 INBOUND_MAX_ERRORS                      unexpected errors on one message before it is given up, with an
                                         apology, so the customer's next messages go on (5)
 WHATSAPP_WINDOW_HOURS                   free-form reply window after the customer's last message (24); also
@@ -33,6 +37,9 @@ from dataclasses import dataclass
 from bot.messaging.split import WHATSAPP_MAX_CHARS
 from bot.messaging.twilio_gateway import TWILIO_API_BASE
 
+# Short because a heartbeat renews it while a message is worked on: only a dead worker lets it run out.
+DEFAULT_LEASE_S = 15.0
+
 
 class WhatsAppSettingsError(ValueError):
     """A WhatsApp setting has a value we cannot use; the message names the variable. Raised at start-up."""
@@ -49,6 +56,7 @@ class WhatsAppSettings:
     timeout_s: float
     worker_threads: int
     lease_s: float
+    heartbeat_s: float
     max_errors: int
     window_s: float
     max_chars: int
@@ -72,6 +80,13 @@ class WhatsAppSettings:
         api_base = (env.get("TWILIO_API_BASE") or TWILIO_API_BASE).strip().rstrip("/")
         if not api_base.startswith(("http://", "https://")):
             raise WhatsAppSettingsError(f"TWILIO_API_BASE must start with http:// or https://, got {api_base!r}")
+        lease_s = _number(env, "INBOUND_LEASE_S", DEFAULT_LEASE_S, minimum=1)
+        heartbeat_s = _number(env, "INBOUND_HEARTBEAT_S", lease_s / 3, minimum=0.01)
+        if heartbeat_s > lease_s / 2:
+            raise WhatsAppSettingsError(
+                f"INBOUND_HEARTBEAT_S must be at most half of INBOUND_LEASE_S ({lease_s:g}), got {heartbeat_s:g}:"
+                " a lease renewed less often is lost whenever one renewal is late"
+            )
         return cls(
             account_sid=(env.get("TWILIO_ACCOUNT_SID") or "").strip() or None,
             auth_token=(env.get("TWILIO_AUTH_TOKEN") or "").strip() or None,
@@ -81,7 +96,8 @@ class WhatsAppSettings:
             public_base_url=public,
             timeout_s=_number(env, "TWILIO_TIMEOUT_S", 10.0, minimum=0.1),
             worker_threads=int(_number(env, "WHATSAPP_WORKER_THREADS", 2, minimum=0, integer=True)),
-            lease_s=_number(env, "INBOUND_LEASE_S", 120.0, minimum=1),
+            lease_s=lease_s,
+            heartbeat_s=heartbeat_s,
             max_errors=int(_number(env, "INBOUND_MAX_ERRORS", 5, minimum=1, integer=True)),
             window_s=_number(env, "WHATSAPP_WINDOW_HOURS", 24.0, minimum=0) * 3600,
             max_chars=int(_number(env, "WHATSAPP_MAX_CHARS", WHATSAPP_MAX_CHARS, minimum=50, integer=True)),

@@ -20,9 +20,11 @@ An unexpected exception defers the message with a growing wait; after ``INBOUND_
 given up with the same apology. Without these exits one bad message would hold back every later message of
 its customer, since only the oldest pending message of a customer is claimable.
 
-A crash anywhere leaves the message pending; when its lease runs out another worker claims it and the
-recorded state says where to resume, so the model is asked again only if no reply was recorded, and a
-recorded reply is sent once (see ``WhatsAppSender`` for the in-flight window).
+While a message is worked on, a ``LeaseHeartbeat`` renews its lease every ``INBOUND_HEARTBEAT_S``, so a
+live worker keeps it through a slow model call and the lease itself can be short. A crash anywhere leaves
+the message pending; the dead worker's heartbeat dies with it, so within ``INBOUND_LEASE_S`` another worker
+claims it and the recorded state says where to resume: the model is asked again only if no reply was
+recorded, and a recorded reply is sent once (see ``WhatsAppSender`` for the in-flight window).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import sqlite_utils
 from bot.conversation.engine import ConversationEngine, Turn, refused_for_its_content
 from bot.conversation.fixed_replies import holding_reply, not_processed_reply
 from bot.inbound import ClaimedMessage, InboundQueue, LeaseLost
+from bot.inbound.heartbeat import LeaseHeartbeat
 from bot.inbound.queue import EXPIRED, FAILED
 from bot.llm import AllProvidersFailed
 from bot.messaging.outbox import Outbox
@@ -85,19 +88,21 @@ class ConversationWorker:
         claim = self.queue.claim(owner or worker_name(), self.settings.lease_s, customer_id)
         if claim is None:
             return False
-        try:
-            self._process(claim)
-        except LeaseLost as exc:
-            log.warning("%s; its new holder finishes it", exc)
-        except Exception as exc:  # a bug or a database error must not lose the message: retry later
-            log.exception("processing inbound message %s failed", claim.id)
-            reason = redact_secrets(f"{type(exc).__name__}: {exc}", known_secrets=self.settings.secrets)
+        # Renewed while this thread works on the claim, however long the model takes; stopped on every exit.
+        with LeaseHeartbeat(self.queue, claim, self.settings.lease_s, self.settings.heartbeat_s) as heartbeat:
             try:
-                self._after_error(claim, reason)
-            except LeaseLost as lost:
-                log.warning("%s; its new holder finishes it", lost)
-            except Exception:  # noqa: BLE001 - the lease will expire and another claim will retry
-                log.exception("could not defer inbound message %s", claim.id)
+                self._process(claim, heartbeat)
+            except LeaseLost as exc:
+                log.warning("%s; its new holder finishes it", exc)
+            except Exception as exc:  # a bug or a database error must not lose the message: retry later
+                log.exception("processing inbound message %s failed", claim.id)
+                reason = redact_secrets(f"{type(exc).__name__}: {exc}", known_secrets=self.settings.secrets)
+                try:
+                    self._after_error(claim, reason)
+                except LeaseLost as lost:
+                    log.warning("%s; its new holder finishes it", lost)
+                except Exception:  # noqa: BLE001 - the lease will expire and another claim will retry
+                    log.exception("could not defer inbound message %s", claim.id)
         return True
 
     def drain(self, timeout_s: float = 30.0, customer_id: str | None = None) -> int:
@@ -130,7 +135,7 @@ class ConversationWorker:
 
     # --- one message --------------------------------------------------------------------------------------
 
-    def _process(self, claim: ClaimedMessage) -> None:
+    def _process(self, claim: ClaimedMessage, heartbeat: LeaseHeartbeat) -> None:
         if claim.give_up_reason is not None:  # a previous holder gave up and recorded the apology
             self._send_apology(claim)
             return
@@ -151,11 +156,13 @@ class ConversationWorker:
         try:
             decision = self.engine.decide(turn, request_id=f"inbound-{claim.id}-{claim.attempts}")
         except AllProvidersFailed as exc:
+            heartbeat.raise_if_lost()
             if refused_for_its_content(exc):
                 self._give_up(claim, f"every provider refused the message itself: {exc}", apology_to=turn)
             else:
                 self._hold(claim, turn, str(exc))
             return
+        heartbeat.raise_if_lost()  # taken over during the model call: the new holder asks again
         parts = split_message(decision.reply, self.settings.max_chars)
         with self.store.immediate() as db:
             self.queue.check_lease(db, claim, extend_s=self.settings.lease_s)
