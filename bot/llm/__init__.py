@@ -1,7 +1,8 @@
 """The LLM layer: providers from router_config, their shared health, and ``LLMService.complete``.
 
-Nothing above this package imports litellm. LiteLLM must find its price map on disk: without
-``LITELLM_LOCAL_MODEL_COST_MAP`` it fetches it from the internet at import time.
+Nothing above this package imports litellm, and importing this package does not either: litellm is
+imported when the first ``LLMService`` builds its Router. It must then find its price map on disk:
+without ``LITELLM_LOCAL_MODEL_COST_MAP`` it fetches it from the internet at import time.
 """
 
 import os

@@ -1,36 +1,50 @@
-"""``AttemptRecorder``: the LiteLLM callback that turns each provider call into an ``llm_calls`` row
-and feeds ``ProviderHealth``.
+"""``AttemptRecorder``: the LiteLLM callback through which every attempt lands in ``llm_calls``.
 
-LiteLLM runs failure callbacks before the exception reaches us, but success callbacks on its own
-logging thread after the reply is returned, and may drop them under backlog. So ``LLMService``
-registers each attempt with ``expect`` and waits (briefly) for it to ``land``: policy decisions are
-then taken on recorded facts, and if the callback never comes the service records the attempt
-itself, so nothing is lost.
+An attempt lands once: its ``Attempt`` row is built from what LiteLLM reports, written by
+``CallLedger.write``, and ``ProviderHealth`` moves by its outcome; only then does ``LLMService``
+decide what to do next. When LiteLLM (1.110, sync ``Router.completion``) reports:
+
+- a failure: ``log_failure_event`` runs in the calling thread before the exception reaches
+  ``LLMService``, so the attempt has landed by the time the service sees the error;
+- a success: ``log_success_event`` runs later on LiteLLM's logging thread pool, which drops it when
+  its backlog is full, and no synchronous hook carries the parsed reply with its usage and cost.
+  So ``LLMService`` waits for it (``callback_wait_s``) and, only if it does not come, hands the
+  response it holds to ``land_response`` (``recorded_by = 'llm_service'``). The first report wins.
+
+This module imports litellm; ``LLMService`` imports it when it builds its first Router.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+import litellm
 from litellm.integrations.custom_logger import CustomLogger
 
-from bot.llm.call_ledger import CallLedger, CallRecord
+from bot.llm.call_ledger import Attempt, CallLedger
 from bot.llm.error_kinds import Classified, ErrorKind, classify
 from bot.llm.health import ProviderHealth
 from bot.llm.router_config import Deployment
 from bot.redaction import redact_secrets
 
-METADATA_KEY = "djobea_attempt_id"
+BY_CALLBACK = "litellm_callback"
+BY_SERVICE = "llm_service"
+
+# What an attempt's outcome is, apart from the facts the recorder knew before the call.
+_Verdict = tuple[Classified | None, dict[str, Any]]
 
 
 @dataclass
-class AttemptContext:
-    """What the recorder needs to know about an attempt that LiteLLM does not tell it."""
+class _InFlight:
+    """What the recorder needs of an attempt LiteLLM has not reported yet: LiteLLM only passes on its id."""
 
-    attempt_id: str
     request_id: str
     purpose: str
     deployment: Deployment
@@ -38,59 +52,96 @@ class AttemptContext:
     retry_index: int
     ledger: CallLedger
     health: ProviderHealth
-    actor: str = "traffic"
-
-
-@dataclass
-class LandedAttempt:
-    record: CallRecord
-    classified: Classified | None  # None on success
-    text: str | None
-    parsed: Any = None  # what the caller's validator made of ``text``
-
-
-@dataclass
-class PendingAttempt:
-    context: AttemptContext
-    landed: threading.Event = field(default_factory=threading.Event)
-    result: LandedAttempt | None = None
+    actor: str
+    landed: Future[Attempt] = field(default_factory=Future)
 
 
 class AttemptRecorder(CustomLogger):
-    """Process-local router of LiteLLM events to the attempts LLMService is waiting on.
+    """Lands the attempts ``LLMService`` has started in this process, each once.
 
-    It holds no shared state, only the attempts in flight in this process; the facts go to SQLite.
+    It holds only the attempts in flight in this process; the facts go to SQLite.
     """
+
+    METADATA_KEY = "djobea_attempt_id"  # the request metadata LiteLLM hands back to the callback
 
     def __init__(self) -> None:
         super().__init__()
-        self._pending: dict[str, PendingAttempt] = {}
+        self._in_flight: dict[str, _InFlight] = {}
         self._lock = threading.Lock()
 
-    def expect(self, context: AttemptContext) -> PendingAttempt:
-        pending = PendingAttempt(context)
+    def expect(
+        self,
+        attempt_id: str,
+        *,
+        request_id: str,
+        purpose: str,
+        deployment: Deployment,
+        fallback_depth: int,
+        retry_index: int,
+        ledger: CallLedger,
+        health: ProviderHealth,
+        actor: str,
+    ) -> Future[Attempt]:
+        """Register an attempt about to be made; the future resolves to its row once it has landed."""
+        flight = _InFlight(request_id, purpose, deployment, fallback_depth, retry_index, ledger, health, actor)
         with self._lock:
-            self._pending[context.attempt_id] = pending
-        return pending
+            self._in_flight[attempt_id] = flight
+        return flight.landed
 
-    def land(self, pending: PendingAttempt, result: LandedAttempt) -> LandedAttempt:
-        """Record the attempt once: the first of the callback and the service's own fallback wins."""
+    def land_response(
+        self,
+        attempt_id: str,
+        response: Any,
+        started: float,
+        ended: float,
+        recorded_by: str = BY_SERVICE,
+        cost: float | None = None,
+    ) -> None:
+        """The attempt returned ``response``: empty text or a content filter still counts as a failure."""
+        self._land(attempt_id, lambda deployment: _returned(response, cost), started, ended, recorded_by)
+
+    def land_error(
+        self, attempt_id: str, error: BaseException | None, started: float, ended: float, recorded_by: str = BY_SERVICE
+    ) -> None:
+        """The attempt raised ``error``: classify what the provider sent."""
+        self._land(attempt_id, lambda deployment: _raised(deployment, error), started, ended, recorded_by)
+
+    def _land(
+        self, attempt_id: str, judge: Callable[[Deployment], _Verdict], started: float, ended: float, recorded_by: str
+    ) -> None:
         with self._lock:
-            if self._pending.pop(pending.context.attempt_id, None) is None:
-                return pending.result  # type: ignore[return-value]  # already landed
-            pending.result = result
-        context = pending.context
+            flight = self._in_flight.pop(attempt_id, None)
+        if flight is None:
+            return  # not an LLMService attempt, or it has landed already
         try:
-            context.ledger.write(result.record)
-            if result.classified is None:
-                context.health.record_success(context.deployment.name, actor=context.actor)
+            deployment = flight.deployment
+            classified, facts = judge(deployment)
+            attempt = Attempt(
+                id=attempt_id,
+                request_id=flight.request_id,
+                started_at=started,
+                purpose=flight.purpose,
+                provider=deployment.name,
+                model=deployment.model,
+                deployment_id=str(deployment.litellm_entry["model_info"]["id"]),
+                outcome="success" if classified is None else "failure",
+                error_kind=classified.kind.value if classified else None,
+                http_status=classified.status if classified else 200,
+                latency_ms=max(0.0, (ended - started) * 1000),
+                fallback_depth=flight.fallback_depth,
+                retry_index=flight.retry_index,
+                recorded_by=recorded_by,
+                **facts,
+            )
+            flight.ledger.write(attempt)
+            if classified is None:
+                flight.health.record_success(deployment.name, actor=flight.actor)
             else:
-                context.health.record_failure(
-                    context.deployment.name, result.classified, result.record.error_message or "", context.actor
-                )
-        finally:
-            pending.landed.set()
-        return result
+                flight.health.record_failure(deployment.name, classified, attempt.error_message or "", flight.actor)
+        except Exception as exc:  # inside a callback LiteLLM would swallow it: the waiting service raises it
+            flight.landed.set_exception(exc)
+        else:
+            flight.landed.set_result(attempt)
 
     # LiteLLM's hooks: sync calls use the first two, async ones the last two.
     def log_success_event(self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any) -> None:
@@ -107,85 +158,46 @@ class AttemptRecorder(CustomLogger):
 
     def _on_event(self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any) -> None:
         metadata = (kwargs.get("litellm_params") or {}).get("metadata") or {}
-        attempt_id = metadata.get(METADATA_KEY)
-        with self._lock:
-            pending = self._pending.get(attempt_id) if attempt_id else None
-        if pending is None:
-            return  # a call that did not come through LLMService, or already recorded
-        started = start_time.timestamp() if hasattr(start_time, "timestamp") else time.time()
-        ended = end_time.timestamp() if hasattr(end_time, "timestamp") else time.time()
+        attempt_id = metadata.get(self.METADATA_KEY)
+        if not attempt_id:
+            return  # a call that did not come through LLMService
+        started, ended = _seconds(start_time), _seconds(end_time)
         exception = kwargs.get("exception")
         if response_obj is not None and exception is None:
-            result = success_result(
-                pending.context, response_obj, kwargs.get("response_cost"), started, ended, "litellm_callback"
-            )
+            self.land_response(attempt_id, response_obj, started, ended, BY_CALLBACK, kwargs.get("response_cost"))
         else:
-            result = failure_result(pending.context, exception, started, ended, "litellm_callback")
-        self.land(pending, result)
+            self.land_error(attempt_id, exception, started, ended, BY_CALLBACK)
 
 
-def success_result(
-    context: AttemptContext, response: Any, cost: float | None, started: float, ended: float, recorded_by: str
-) -> LandedAttempt:
-    """An attempt that returned a completion. Empty text or a content filter counts as a failure."""
+def _returned(response: Any, cost: float | None) -> _Verdict:
     choice = response.choices[0] if getattr(response, "choices", None) else None
     text = (getattr(getattr(choice, "message", None), "content", None) or "") if choice else ""
     usage = getattr(response, "usage", None)
-    if cost is None:
+    if cost is None:  # LiteLLM prices the reply before returning it, so the service's copy has it too
         cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
-    classified = None
-    message = None
+    facts: dict[str, Any] = {
+        "input_tokens": getattr(usage, "prompt_tokens", None),
+        "output_tokens": getattr(usage, "completion_tokens", None),
+        "cost_usd": cost,
+    }
     if getattr(choice, "finish_reason", None) == "content_filter":
-        classified, message = Classified(ErrorKind.CONTENT_POLICY, 200, None), "reply blocked by content filter"
-    elif not text.strip():
-        classified, message = Classified(ErrorKind.BAD_OUTPUT, 200, None), "empty reply"
-    record = _record(context, started, ended, recorded_by, classified, message)
-    record.input_tokens = getattr(usage, "prompt_tokens", None)
-    record.output_tokens = getattr(usage, "completion_tokens", None)
-    record.cost_usd = cost
-    return LandedAttempt(record, classified, text if classified is None else None)
+        facts["error_message"] = "reply blocked by content filter"
+        return Classified(ErrorKind.CONTENT_POLICY, 200, None), facts
+    if not text.strip():
+        facts["error_message"] = "empty reply"
+        return Classified(ErrorKind.BAD_OUTPUT, 200, None), facts
+    return None, facts
 
 
-def failure_result(
-    context: AttemptContext, error: BaseException | None, started: float, ended: float, recorded_by: str
-) -> LandedAttempt:
-    """An attempt that raised: classify what the provider sent."""
+def _raised(deployment: Deployment, error: BaseException | None) -> _Verdict:
     status = getattr(error, "status_code", None)
     status = status if isinstance(status, int) else None
-    message = redact_secrets(_describe(error), known_secrets=(context.deployment.api_key,))
-    classified = classify(context.deployment.family, status, message, _headers(error))
-    record = _record(context, started, ended, recorded_by, classified, message)
-    return LandedAttempt(record, classified, None)
+    message = redact_secrets(_describe(error), known_secrets=(deployment.api_key,))
+    return classify(deployment.family, status, message, _headers(error)), {"error_message": message}
 
 
-def _record(
-    context: AttemptContext,
-    started: float,
-    ended: float,
-    recorded_by: str,
-    classified: Classified | None,
-    message: str | None,
-) -> CallRecord:
-    return CallRecord(
-        id=context.attempt_id,
-        request_id=context.request_id,
-        started_at=started,
-        purpose=context.purpose,
-        provider=context.deployment.name,
-        model=context.deployment.model,
-        deployment_id=str(context.deployment.litellm_entry["model_info"]["id"]),
-        outcome="success" if classified is None else "failure",
-        error_kind=classified.kind.value if classified else None,
-        http_status=classified.status if classified else 200,
-        latency_ms=max(0.0, (ended - started) * 1000),
-        input_tokens=None,
-        output_tokens=None,
-        cost_usd=None,
-        fallback_depth=context.fallback_depth,
-        retry_index=context.retry_index,
-        error_message=message,
-        recorded_by=recorded_by,
-    )
+def _seconds(moment: Any) -> float:
+    return moment.timestamp() if isinstance(moment, datetime) else time.time()
 
 
 def _describe(error: BaseException | None) -> str:
@@ -208,3 +220,23 @@ def _headers(error: BaseException | None) -> dict[str, str]:
     response = getattr(error, "response", None)
     headers = getattr(response, "headers", None)
     return {str(k): str(v) for k, v in dict(headers).items()} if headers else {}
+
+
+_install_lock = threading.Lock()
+_installed: AttemptRecorder | None = None
+
+
+def installed_recorder() -> AttemptRecorder:
+    """This process's ``AttemptRecorder``, registered with LiteLLM once.
+
+    LiteLLM's callback list is process-wide, so the recorder is too; it keeps only attempts in
+    flight in this process, never shared state.
+    """
+    global _installed
+    with _install_lock:
+        if _installed is None:
+            litellm.suppress_debug_info = True
+            logging.getLogger("LiteLLM").setLevel(logging.WARNING)
+            _installed = AttemptRecorder()
+            litellm.callbacks = [*litellm.callbacks, _installed]
+        return _installed

@@ -3,36 +3,33 @@
 Providers are tried in config order. Before each call the shared ``ProviderHealth`` is asked, so a
 provider benched or cooling in any process gets no request from this one. The policy of the error
 kind decides what happens next: one quick retry (network, 5xx), or straight to the next provider.
+
+LiteLLM is imported when the first ``LLMService`` builds its Router, not with this module: it costs
+seconds of CPU that a process which never calls a provider should not pay.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from concurrent.futures import TimeoutError as WaitTimedOut
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
-import litellm
-from litellm import Router
-
-from bot.llm.attempt_recorder import (
-    METADATA_KEY,
-    AttemptContext,
-    AttemptRecorder,
-    LandedAttempt,
-    failure_result,
-    success_result,
-)
-from bot.llm.call_ledger import CallLedger
+from bot.llm.call_ledger import Attempt, CallLedger
 from bot.llm.error_kinds import POLICIES, Classified, ErrorKind
-from bot.llm.errors import AllProvidersFailed, Attempt, RouterConfigError
+from bot.llm.errors import AllProvidersFailed, RouterConfigError
 from bot.llm.health import Admission, ProviderHealth
 from bot.llm.router_config import Deployment, RouterSetup
 from bot.redaction import redact_secrets
 from bot.store import Store
+
+if TYPE_CHECKING:
+    from litellm import Router
+
+    from bot.llm.attempt_recorder import AttemptRecorder
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +44,7 @@ class Completion:
     provider: str
     model: str
     request_id: str
-    attempts: list[Attempt] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)  # as recorded in llm_calls, in order
     parsed: Any = None  # what ``validate`` returned, when given
 
 
@@ -63,11 +60,7 @@ class LLMService:
         self.store = store
         self.health = ProviderHealth(store, setup.reliability, clock)
         self.ledger = CallLedger(store)
-        self._recorder = installed_recorder()
-        try:
-            self._router = Router(**setup.router_kwargs())
-        except Exception as exc:  # LiteLLM rejects unknown settings with TypeError/ValueError
-            raise RouterConfigError(f"{setup.source}: router_settings: {redact_secrets(str(exc))}") from exc
+        self._router, self._recorder = _router_for(setup)
 
     @property
     def deployments(self) -> tuple[Deployment, ...]:
@@ -107,7 +100,7 @@ class LLMService:
                 remaining = deadline - time.monotonic()
                 if remaining < self.setup.reliability.min_attempt_s:
                     raise AllProvidersFailed(attempts, skipped, " within the deadline")
-                landed = self._attempt(
+                attempt, text = self._attempt(
                     deployment,
                     messages,
                     purpose,
@@ -118,26 +111,27 @@ class LLMService:
                     max_tokens=max_tokens,
                     temperature=temperature,
                 )
-                if landed.classified is None and validate is not None:
-                    landed = self._validated(deployment, landed, validate)
-                attempts.append(_as_attempt(landed))
-                if landed.classified is None:
+                parsed = None
+                if attempt.outcome == "success" and validate is not None:
+                    attempt, parsed = self._validated(deployment, attempt, text, validate)
+                attempts.append(attempt)
+                if attempt.outcome == "success":
                     return Completion(
-                        text=landed.text or "",
+                        text=text,
                         provider=deployment.name,
                         model=deployment.model,
                         request_id=request_id,
                         attempts=attempts,
-                        parsed=landed.parsed,
+                        parsed=parsed,
                     )
-                if not POLICIES[landed.classified.kind].quick_retry:
+                if not POLICIES[ErrorKind(attempt.error_kind)].quick_retry:
                     break
         raise AllProvidersFailed(attempts, skipped)
 
     def probe(self, provider: str, actor: str = "probe") -> Attempt:
         """Call ``provider`` now with a tiny prompt, whatever its state; success brings it back."""
         deployment = self.setup.deployment(provider)
-        landed = self._attempt(
+        attempt, _ = self._attempt(
             deployment,
             PROBE_PROMPT,
             "selftest",
@@ -149,7 +143,7 @@ class LLMService:
             temperature=None,
             actor=actor,
         )
-        return _as_attempt(landed)
+        return attempt
 
     def _attempt(
         self,
@@ -164,9 +158,12 @@ class LLMService:
         max_tokens: int | None,
         temperature: float | None,
         actor: str = "traffic",
-    ) -> LandedAttempt:
-        context = AttemptContext(
-            attempt_id=uuid.uuid4().hex,
+    ) -> tuple[Attempt, str]:
+        """One call through the Router, returned once the recorder has landed it: its row and its reply
+        text ("" unless it succeeded)."""
+        attempt_id = uuid.uuid4().hex
+        landed = self._recorder.expect(
+            attempt_id,
             request_id=request_id,
             purpose=purpose,
             deployment=deployment,
@@ -176,7 +173,6 @@ class LLMService:
             health=self.health,
             actor=actor,
         )
-        pending = self._recorder.expect(context)
         optional: dict[str, Any] = {}
         if max_tokens is not None:
             optional["max_tokens"] = max_tokens
@@ -189,30 +185,35 @@ class LLMService:
                 messages=messages,
                 timeout=timeout,
                 num_retries=0,
-                metadata={METADATA_KEY: context.attempt_id, "request_id": request_id, "purpose": purpose},
+                metadata={self._recorder.METADATA_KEY: attempt_id, "request_id": request_id, "purpose": purpose},
                 **optional,
             )
-        except Exception as exc:  # every provider failure, classified by the recorder
-            fallback = failure_result(context, exc, started, time.time(), "llm_service")
-        else:
-            fallback = success_result(context, response, None, started, time.time(), "llm_service")
-        if not pending.landed.wait(self.setup.reliability.callback_wait_s):
-            log.warning("LiteLLM did not report attempt %s in time; recording it ourselves", context.attempt_id)
-        return self._recorder.land(pending, fallback)
+        except Exception as exc:  # every provider failure: LiteLLM has reported it before raising
+            if not landed.done():  # refused before LiteLLM's logging began, or its callbacks skipped it
+                log.warning("LiteLLM did not report failed attempt %s; recording it ourselves", attempt_id)
+                self._recorder.land_error(attempt_id, exc, started, time.time())
+            return landed.result(), ""
+        try:
+            attempt = landed.result(timeout=self.setup.reliability.callback_wait_s)
+        except WaitTimedOut:  # LiteLLM's logging pool is backed up, or dropped the report
+            log.warning("LiteLLM did not report attempt %s in time; recording it ourselves", attempt_id)
+            self._recorder.land_response(attempt_id, response, started, time.time())
+            attempt = landed.result()
+        # The recorder counts an attempt a success only when it carries non-empty text.
+        return attempt, response.choices[0].message.content if attempt.outcome == "success" else ""
 
     def _validated(
-        self, deployment: Deployment, landed: LandedAttempt, validate: Callable[[str], Any]
-    ) -> LandedAttempt:
+        self, deployment: Deployment, attempt: Attempt, text: str, validate: Callable[[str], Any]
+    ) -> tuple[Attempt, Any]:
+        """Parse a reply; one the parser rejects turns its recorded success into bad output."""
         try:
-            parsed = validate(landed.text or "")
+            return attempt, validate(text)
         except Exception as exc:  # any parser error means this reply is unusable
             message = redact_secrets(f"reply rejected by parser: {exc}")[:300]
             classified = Classified(ErrorKind.BAD_OUTPUT, 200, None)
-            self.ledger.mark_rejected(landed.record.id, classified.kind.value, message)
+            self.ledger.mark_rejected(attempt.id, classified.kind.value, message)
             self.health.record_failure(deployment.name, classified, message)
-            landed.record.outcome, landed.record.error_kind = "failure", classified.kind.value
-            return LandedAttempt(landed.record, classified, None)
-        return LandedAttempt(landed.record, None, landed.text, parsed)
+            return replace(attempt, outcome="failure", error_kind=classified.kind.value, error_message=message), None
 
 
 def _check_messages(messages: list[Message]) -> None:
@@ -226,34 +227,14 @@ def _check_messages(messages: list[Message]) -> None:
             raise ValueError(f"messages[{index}]: content must be a non-empty string")
 
 
-def _as_attempt(landed: LandedAttempt) -> Attempt:
-    record = landed.record
-    return Attempt(
-        provider=record.provider,
-        model=record.model,
-        outcome=record.outcome,
-        error_kind=record.error_kind,
-        latency_ms=record.latency_ms,
-        http_status=record.http_status,
-        fallback_depth=record.fallback_depth,
-    )
+def _router_for(setup: RouterSetup) -> tuple[Router, AttemptRecorder]:
+    """A LiteLLM Router for ``setup``, with this process's recorder registered. The first call imports litellm."""
+    from litellm import Router
 
+    from bot.llm.attempt_recorder import installed_recorder
 
-_recorder_lock = threading.Lock()
-_recorder: AttemptRecorder | None = None
-
-
-def installed_recorder() -> AttemptRecorder:
-    """This process's ``AttemptRecorder``, registered with LiteLLM once.
-
-    LiteLLM's callback list is process-wide, so the recorder is too; it keeps only attempts in
-    flight in this process, never shared state.
-    """
-    global _recorder
-    with _recorder_lock:
-        if _recorder is None:
-            litellm.suppress_debug_info = True
-            logging.getLogger("LiteLLM").setLevel(logging.WARNING)
-            _recorder = AttemptRecorder()
-            litellm.callbacks = [*litellm.callbacks, _recorder]
-        return _recorder
+    recorder = installed_recorder()
+    try:
+        return Router(**setup.router_kwargs()), recorder
+    except Exception as exc:  # LiteLLM rejects unknown settings with TypeError/ValueError
+        raise RouterConfigError(f"{setup.source}: router_settings: {redact_secrets(str(exc))}") from exc
