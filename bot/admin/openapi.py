@@ -339,18 +339,71 @@ PATHS: dict[str, Any] = {
     },
 }
 
+LANGUAGE = {"type": "string", "enum": ["fr", "en", "pcm"]}
+CHAT_MESSAGE = {"type": "string", "minLength": 1, "maxLength": 4096, "description": "what the customer writes"}
+CHAT_SESSION = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 128,
+    "description": "the token the first answer of POST /webhook/chat returned: the only key to a conversation",
+}
+CHAT_USER = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 128,
+    "description": "a display label chosen by the client; it names no conversation",
+}
+CHAT_REFUSAL = {
+    "type": "object",
+    "properties": {
+        "error": {"type": "string"},
+        "detail": {"type": "string"},
+        "reason": {
+            "type": "string",
+            "enum": ["busy", "session_rate", "ip_rate", "daily_budget", "store_unavailable"],
+        },
+    },
+    "required": ["error", "detail", "reason"],
+    "additionalProperties": False,
+}
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before asking again",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+# Refused before any model is asked (bot.web.limits); a store failure later in the request is a 503 too.
+CHAT_REFUSALS = {
+    "401": _error("'session' is not a token this server issued (nothing was read, no model was asked)"),
+    "429": {
+        "description": "too many requests this minute from this chat session (session_rate) or this client "
+        "address (ip_rate), or the daily LLM budget is spent (daily_budget)",
+        "headers": RETRY_AFTER,
+        **_json(CHAT_REFUSAL),
+    },
+    "503": {
+        "description": "every model slot of this server is taken (busy), or the database cannot take a write "
+        "(store_unavailable)",
+        "headers": RETRY_AFTER,
+        **_json(CHAT_REFUSAL),
+    },
+}
+
 CHAT_PATHS: dict[str, Any] = {
     "/webhook/chat": {
         "post": {
             "tags": ["chat"],
-            "summary": "One customer message in, the assistant's reply out (JSON channel for tests and web chat)",
+            "summary": "One customer message in, the assistant's reply out (JSON channel for tests and web chat). "
+            "The first turn (no session) starts a conversation and returns its session token once; later turns "
+            "send it back",
             "requestBody": {
                 "required": True,
                 **_json(
                     {
                         "type": "object",
-                        "properties": {"user": {"type": "string"}, "message": {"type": "string"}},
-                        "required": ["user", "message"],
+                        "properties": {"message": CHAT_MESSAGE, "session": CHAT_SESSION, "user": CHAT_USER},
+                        "required": ["message"],
                     }
                 ),
             },
@@ -363,31 +416,46 @@ CHAT_PATHS: dict[str, Any] = {
                             "properties": {
                                 "reply": {"type": "string"},
                                 "provider": {"type": ["string", "null"]},
-                                "conversation_id": {"type": ["string", "integer"]},
-                                "language": {"type": "string", "enum": ["fr", "en", "pcm"]},
+                                "conversation_id": {"type": ["integer", "null"]},
+                                "language": LANGUAGE,
                                 "holding": {"type": "boolean"},
-                                "request": {"type": ["object", "null"]},
+                                "request": {
+                                    "type": ["object", "null"],
+                                    "properties": {
+                                        "service_type": {"type": "string"},
+                                        "location": {"type": "string"},
+                                        "description": {"type": "string"},
+                                        "urgency": {"type": "string"},
+                                        "status": {"type": "string"},
+                                    },
+                                    "additionalProperties": False,
+                                },
+                                "session": {
+                                    **CHAT_SESSION,
+                                    "description": "first turn only: the token to send with every later turn",
+                                },
                             },
-                            "required": ["reply"],
+                            "required": ["reply", "provider", "conversation_id", "language", "holding", "request"],
+                            "additionalProperties": False,
                         }
                     ),
                 },
                 "400": _error("bad body"),
+                **CHAT_REFUSALS,
             },
         }
     },
     "/api/ai-suggestions/generate": {
         "post": {
             "tags": ["chat"],
-            "summary": "Three short reply suggestions for a user's conversation or for one message",
+            "summary": "Three short reply suggestions for a chat session's conversation and/or for one message",
             "requestBody": {
                 "required": True,
                 **_json(
                     {
-                        "oneOf": [
-                            {"type": "object", "properties": {"user": {"type": "string"}}, "required": ["user"]},
-                            {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]},
-                        ]
+                        "type": "object",
+                        "properties": {"session": CHAT_SESSION, "message": CHAT_MESSAGE, "user": CHAT_USER},
+                        "anyOf": [{"required": ["session"]}, {"required": ["message"]}],
                     }
                 ),
             },
@@ -405,14 +473,20 @@ CHAT_PATHS: dict[str, Any] = {
                                     "maxItems": 3,
                                 },
                                 "fallback": {"type": "boolean"},
-                                "language": {"type": "string", "enum": ["fr", "en", "pcm"]},
+                                "language": LANGUAGE,
                                 "provider": {"type": ["string", "null"]},
+                                "conversation_id": {
+                                    "type": ["integer", "null"],
+                                    "description": "the session's conversation; null without a session",
+                                },
                             },
-                            "required": ["suggestions", "fallback"],
+                            "required": ["suggestions", "fallback", "language", "provider", "conversation_id"],
+                            "additionalProperties": False,
                         }
                     ),
                 },
                 "400": _error("bad body"),
+                **CHAT_REFUSALS,
             },
         }
     },

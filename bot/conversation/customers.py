@@ -1,8 +1,9 @@
 """Who a customer is: one id per person and channel.
 
-A WhatsApp sender ``whatsapp:+237 6 99...`` is ``+2376...``, proven by Twilio's signature. A user of the
-unauthenticated chat API is ``chat:<user>`` whatever they type, even a phone number: naming a number must
-never open that customer's WhatsApp conversation or their open request.
+A WhatsApp sender ``whatsapp:+237 6 99...`` is ``+2376...``, proven by Twilio's signature. A web-chat
+visitor is ``chat:<random id>``, the key of a session the server issued (``bot.conversation.chat_sessions``);
+what the client calls itself is a display label, never a key, so naming another visitor or a phone number
+opens nobody's conversation or request.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def phone_number(raw: str) -> str | None:
     return value if value.startswith("+") else f"+{value}"
 
 
-def chat_customer_id(user: str) -> str:
-    """The conversation key of a chat API user; never a WhatsApp customer's."""
-    return f"{CHAT_PREFIX}{user.strip()}"
+def chat_customer_id(key: str) -> str:
+    """The conversation key of a web-chat session (``key``: the random id the session was issued with);
+    never a WhatsApp customer's, whose ids start with ``+``."""
+    return f"{CHAT_PREFIX}{key.strip()}"

@@ -1,34 +1,47 @@
 """``POST /webhook/chat``: the conversation engine over plain JSON, answered synchronously.
 
-``{"user": "<id>", "message": "..."}`` -> ``{"reply", "provider", "conversation_id", "request", ...}``.
-Same engine as WhatsApp, but the route is unauthenticated, so its users live apart: ``user`` names the
-conversation ``chat:<user>``, even when it is a phone number, and never reaches a WhatsApp customer's
-conversation or request. When no provider answers, the message is kept in the history and the holding
+First turn: ``{"message": "...", "user": "<optional display label>"}`` -> ``{"reply", "provider",
+"conversation_id", "language", "holding", "request", "session": "<token>"}``. Later turns send that token
+back: ``{"session": "<token>", "message": "..."}`` (same answer, without ``session``). The token is the
+only key to a conversation: it is returned once, only its hash is stored, and an unknown one is a 401.
+``user`` is a label and never names a conversation, so posting someone else's id (or a phone number)
+starts a new, empty conversation and reveals nothing; WhatsApp customers are never reachable from here.
+
+Same engine as WhatsApp. When no provider answers, the message is kept in the history and the holding
 reply is returned with ``"holding": true`` and ``"provider": null``; when every provider refused the
 message for what it says, the reply asks to rephrase (``"holding": false``) and the words are kept out of
-later prompts, which they would get refused too. Bad input (not a JSON object, nested
-too deep, text that is not valid Unicode) is a 400 before any model is asked.
+later prompts, which they would get refused too. Bad input (not a JSON object, nested too deep, text that
+is not valid Unicode) is a 400 before any model is asked. So are the limits (``bot.web.limits``): 429
+(rate per session or address, daily budget) or 503 (no model slot free, a store that cannot take a
+write), each with ``Retry-After``; a store that fails later in the turn is a 503 too, never a 500.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Flask, abort, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify
 
-from bot.conversation.customers import chat_customer_id
 from bot.conversation.engine import Turn, refused_for_its_content
 from bot.llm import AllProvidersFailed
+from bot.web.chat_input import (
+    MESSAGE_MAX_CHARS,
+    USER_MAX_CHARS,
+    chat_sessions,
+    client_address,
+    json_object,
+    session_of,
+    text_field,
+)
+from bot.web.limits import answer_refusals, model_gate
 from bot.web.webhooks import whatsapp_runtime
 from bot.whatsapp.runtime import EXTENSION_KEY, WhatsAppRuntime
 
 if TYPE_CHECKING:
     from bot.web import AppServices
 
-USER_MAX_CHARS = 128
-MESSAGE_MAX_CHARS = 4096
-
 blueprint = Blueprint("chat_api", __name__)
+answer_refusals(blueprint)
 
 
 def init_app(app: Flask, services: AppServices) -> None:
@@ -36,41 +49,28 @@ def init_app(app: Flask, services: AppServices) -> None:
     app.register_blueprint(blueprint)
 
 
-def json_object() -> dict[str, Any]:
-    """The request's JSON object, or 400 saying what is wrong with it."""
-    if not request.is_json:
-        abort(400, description="expected Content-Type application/json")
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:  # not covered by silent=True: JSON nested thousands deep
-        abort(400, description="the body nests too deeply")
-    if not isinstance(body, dict):
-        abort(400, description="the body must be a JSON object")
-    return body
-
-
-def text_field(body: dict[str, Any], name: str, max_chars: int, required: bool = True) -> str | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        abort(400, description=f"'{name}' must be a non-empty string")
-    if len(value) > max_chars:
-        abort(400, description=f"'{name}' is longer than {max_chars} characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate ("\ud800"): JSON allows it, SQLite cannot store it
-        abort(400, description=f"'{name}' is not valid Unicode text (it holds a lone surrogate)")
-    return value.strip()
-
-
 @blueprint.post("/webhook/chat")
 def chat() -> Any:
     body = json_object()
-    user = text_field(body, "user", USER_MAX_CHARS) or ""
+    label = text_field(body, "user", USER_MAX_CHARS, required=False)
     message = text_field(body, "message", MESSAGE_MAX_CHARS) or ""
+    session = session_of(body)
+    sessions = chat_sessions(current_app)
     runtime: WhatsAppRuntime = current_app.extensions[EXTENSION_KEY]
-    turn = Turn(customer_id=chat_customer_id(user), text=message, channel="chat")
+    issued = None
+    with model_gate(current_app).admitted("chat", client_address(), session.customer_id if session else None):
+        if session is None:
+            issued = sessions.issue(label)
+            session = issued.session
+        else:
+            sessions.seen(session)
+        answer = _respond(runtime, Turn(customer_id=session.customer_id, text=message, channel="chat"))
+    if issued is not None:
+        answer["session"] = issued.token  # the one response that ever carries it
+    return jsonify(answer)
+
+
+def _respond(runtime: WhatsAppRuntime, turn: Turn) -> dict[str, Any]:
     try:
         decision = runtime.engine.respond(turn)
     except AllProvidersFailed as exc:
@@ -79,20 +79,20 @@ def chat() -> Any:
         with runtime.store.immediate() as db:
             reply = runtime.engine.commit_unanswered(db, turn, language, refused=refused)
         conversation = runtime.history.find(turn.customer_id)
-        return jsonify(
-            reply=reply,
-            provider=None,
-            conversation_id=conversation.id if conversation else None,
-            language=language,
-            holding=not refused,
-            request=None,
-        )
+        return {
+            "reply": reply,
+            "provider": None,
+            "conversation_id": conversation.id if conversation else None,
+            "language": language,
+            "holding": not refused,
+            "request": None,
+        }
     request_state = decision.request.known() | {"status": decision.request.status} if decision.request.started else None
-    return jsonify(
-        reply=decision.reply,
-        provider=decision.provider,
-        conversation_id=decision.conversation_id,
-        language=decision.language,
-        holding=False,
-        request=request_state,
-    )
+    return {
+        "reply": decision.reply,
+        "provider": decision.provider,
+        "conversation_id": decision.conversation_id,
+        "language": decision.language,
+        "holding": False,
+        "request": request_state,
+    }

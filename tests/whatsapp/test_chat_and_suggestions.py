@@ -1,8 +1,10 @@
 """POST /webhook/chat (synchronous, same engine, its users kept apart from WhatsApp customers) and
-POST /api/ai-suggestions/generate."""
+POST /api/ai-suggestions/generate. A conversation is named by the session token its first answer issued
+(``Visitor`` keeps it, as a web page would); the attacks on that credential are in test_chat_security.py."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 
@@ -16,23 +18,54 @@ from tests.whatsapp.conftest import CUSTOMER, Harness
 PROVIDERS = ("claude", "gemini", "openai")
 
 
-def chat(harness: Harness, user: str, message: str):
-    return harness.client.post("/webhook/chat", json={"user": user, "message": message})
+def chat(harness: Harness, message: str, **body):
+    return harness.client.post("/webhook/chat", json={"message": message, **body})
 
 
 def suggest(harness: Harness, **body):
     return harness.client.post("/api/ai-suggestions/generate", json=body)
 
 
+class Visitor:
+    """A web-chat client: sends the session token its first answer issued with every later message (and its
+    ``user`` label until it has one)."""
+
+    labels = itertools.count(1)
+
+    def __init__(self, harness: Harness, user: str | None = None) -> None:
+        self.harness = harness
+        self.user = user or f"visitor-{next(self.labels)}"
+        self.session: str | None = None
+
+    def say(self, message: str, client=None):
+        body = {"session": self.session} if self.session else {"user": self.user}
+        response = (client or self.harness.client).post("/webhook/chat", json={**body, "message": message})
+        if response.status_code == 200 and self.session is None:
+            self.session = response.json.get("session")
+        return response
+
+    def suggest(self, **body):
+        return suggest(self.harness, session=self.session, **body)
+
+
+def customer_of(harness: Harness, conversation_id: int) -> str:
+    """The conversation key behind a conversation id (what the engine and the request rows use)."""
+    return harness.runtime.store.db.execute(
+        "select customer_id from conversations where id = ?", [conversation_id]
+    ).fetchone()[0]
+
+
 # --- chat -------------------------------------------------------------------------------------------------
 
 
 def test_chat_answers_synchronously_with_provider_and_conversation(harness: Harness) -> None:
-    first = chat(harness, "web-visitor-42", "Hello, my tap is leaking")
-    second = chat(harness, "web-visitor-42", "I am in Bonapriso")
+    visitor = Visitor(harness, "web-visitor-42")
+    first = visitor.say("Hello, my tap is leaking")
+    second = visitor.say("I am in Bonapriso")
 
     assert first.status_code == 200
     assert first.json["provider"] == "claude" and "neighbourhood" in first.json["reply"]
+    assert len(first.json["session"]) >= 40 and "session" not in second.json  # issued once, never echoed
     assert first.json["conversation_id"] == second.json["conversation_id"]
     assert "urgent" in second.json["reply"]
     assert second.json["request"] == {
@@ -49,17 +82,21 @@ def test_chat_with_a_phone_number_never_reaches_that_whatsapp_customer(harness: 
     whatsapp_request = harness.runtime.history.requests(CUSTOMER)
 
     for user in ("237 699 000 001", CUSTOMER, f"whatsapp:{CUSTOMER}"):
-        response = chat(harness, user, "Je suis à Akwa, c'est urgent")
-        suggested = suggest(harness, user=user)
+        response = chat(harness, "Je suis à Akwa, c'est urgent", user=user)
+        suggested = suggest(harness, user=user, message="Je suis à Akwa")
 
+        assert response.status_code == 200
         assert response.json["conversation_id"] != harness.runtime.history.find(CUSTOMER).id
         assert "évier" not in json.dumps(response.json, ensure_ascii=False)  # nothing of the customer's request
-        assert suggested.json["conversation_id"] != harness.runtime.history.find(CUSTOMER).id
+        assert customer_of(harness, response.json["conversation_id"]).startswith("chat:")
+        assert suggested.status_code == 200 and suggested.json["conversation_id"] is None  # only the message
     assert harness.runtime.history.requests(CUSTOMER) == whatsapp_request  # read nor written
-    assert harness.runtime.history.find(f"chat:{CUSTOMER}") is not None
 
 
-def test_concurrent_posts_of_one_user_make_one_request_and_keep_every_turn(harness: Harness) -> None:
+def test_concurrent_posts_of_one_session_make_one_request_and_keep_every_turn(make_harness) -> None:
+    harness = make_harness(CHAT_MODEL_SLOTS="4")  # the four posts must all be with the model at once
+    visitor = Visitor(harness)
+    visitor.say("Hello")
     posts = ["My tap is leaking", "I am in Bonapriso", "It is urgent", "Water everywhere in the kitchen"]
     all_asked = threading.Barrier(len(posts), timeout=10)
 
@@ -71,7 +108,7 @@ def test_concurrent_posts_of_one_user_make_one_request_and_keep_every_turn(harne
     responses: list = []
 
     def post(text: str) -> None:
-        responses.append(harness.app.test_client().post("/webhook/chat", json={"user": "u9", "message": text}))
+        responses.append(visitor.say(text, client=harness.app.test_client()))
 
     threads = [threading.Thread(target=post, args=(text,)) for text in posts]
     for thread in threads:
@@ -80,13 +117,14 @@ def test_concurrent_posts_of_one_user_make_one_request_and_keep_every_turn(harne
         thread.join()
 
     assert [r.status_code for r in responses] == [200] * 4 and {r.json["provider"] for r in responses} == {"claude"}
-    [request] = harness.runtime.history.requests("chat:u9")
+    customer = customer_of(harness, responses[0].json["conversation_id"])
+    [request] = harness.runtime.history.requests(customer)
     assert (request["service_type"], request["location"]) == ("plomberie", "Bonapriso")
-    conversation = harness.runtime.history.find("chat:u9")
+    conversation = harness.runtime.history.find(customer)
     stored = [r[0] for r in harness.runtime.store.db.execute(
         "select content from conversation_messages where conversation_id = ? and role = 'user'", [conversation.id]
     )]  # fmt: skip
-    assert sorted(stored) == sorted(posts)
+    assert sorted(stored) == sorted(["Hello", *posts])
 
 
 def test_unanswered_turn_is_stored_whole_or_not_at_all(harness: Harness) -> None:
@@ -103,8 +141,9 @@ def test_unanswered_turn_is_stored_whole_or_not_at_all(harness: Harness) -> None
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        ({"message": "hi"}, "'user' must be a non-empty string"),
+        ({"user": 42, "message": "hi"}, "'user' must be a non-empty string"),
         ({"user": "u1"}, "'message' must be a non-empty string"),
+        ({"session": 42, "message": "hi"}, "'session' must be a non-empty string"),
         ({"user": "u1", "message": 42}, "'message' must be a non-empty string"),
         ({"user": "u1", "message": "x" * 5000}, "longer than 4096"),
         (["not", "an", "object"], "JSON object"),
@@ -116,7 +155,7 @@ def test_chat_bad_input_gets_400_with_reason(harness: Harness, body, reason: str
     assert response.status_code == 400 and reason in response.json["detail"]
 
 
-@pytest.mark.parametrize("field", ["user", "message"])
+@pytest.mark.parametrize("field", ["user", "message", "session"])
 @pytest.mark.parametrize("route", ["/webhook/chat", "/api/ai-suggestions/generate"])
 def test_lone_surrogate_is_400_before_any_model_is_asked(harness: Harness, route: str, field: str) -> None:
     body = {"user": "u1", "message": "Bonjour"} | {field: "fuite \ud800 d'eau"}
@@ -144,12 +183,13 @@ def test_chat_when_all_providers_are_down_keeps_the_message_and_holds(harness: H
     for provider in PROVIDERS:
         harness.emulator.set_fault(provider, "server_error")
 
-    held = chat(harness, "u7", "Bonjour, j'ai une fuite d'eau")
+    visitor = Visitor(harness)
+    held = visitor.say("Bonjour, j'ai une fuite d'eau")
     for provider in PROVIDERS:
         harness.emulator.clear_fault(provider)
-    answered = chat(harness, "u7", "Je suis à Akwa")
+    answered = visitor.say("Je suis à Akwa")
 
-    assert held.status_code == 200
+    assert held.status_code == 200 and held.json["session"]  # the conversation exists: it gets its token
     assert held.json["holding"] is True and held.json["provider"] is None
     assert held.json["reply"] == HOLDING_REPLY["fr"]
     # The unanswered message was kept: the model sees it with the new one and knows both things.
@@ -162,9 +202,10 @@ def test_chat_when_all_providers_are_down_keeps_the_message_and_holds(harness: H
 
 
 def test_suggestions_are_three_short_ones_in_the_customer_language(harness: Harness) -> None:
-    chat(harness, "u1", "Hello, my fridge stopped working")
+    visitor = Visitor(harness)
+    visitor.say("Hello, my fridge stopped working")
 
-    response = suggest(harness, user="u1")
+    response = visitor.suggest()
 
     assert response.status_code == 200
     items = response.json["suggestions"]
@@ -221,7 +262,12 @@ def test_suggestions_when_all_down_are_defaults_marked_fallback(harness: Harness
 
 @pytest.mark.parametrize(
     ("body", "reason"),
-    [({}, "give 'user'"), ({"user": ""}, "'user' must be"), ({"message": ["x"]}, "'message' must be")],
+    [
+        ({}, "give 'session'"),
+        ({"user": "u1"}, "'user' alone names no conversation"),
+        ({"user": ""}, "'user' must be"),
+        ({"message": ["x"]}, "'message' must be"),
+    ],
 )
 def test_suggestions_bad_input_gets_400(harness: Harness, body: dict, reason: str) -> None:
     response = suggest(harness, **body)
@@ -234,11 +280,12 @@ def test_chat_message_every_provider_refuses_asks_to_rephrase_and_stays_out_of_l
 ) -> None:
     for provider in PROVIDERS:
         harness.emulator.set_fault(provider, "content_policy")
-    refused = chat(harness, "u8", "Bonjour, message refusé partout")
+    visitor = Visitor(harness)
+    refused = visitor.say("Bonjour, message refusé partout")
     for provider in PROVIDERS:
         harness.emulator.clear_fault(provider)
 
-    answered = chat(harness, "u8", "Bonjour, j'ai une fuite d'eau")
+    answered = visitor.say("Bonjour, j'ai une fuite d'eau")
 
     assert refused.json["reply"] == NOT_PROCESSED_REPLY["fr"] and refused.json["holding"] is False
     assert answered.json["provider"] == "claude"
