@@ -45,3 +45,21 @@ def test_a_path_that_cannot_hold_a_database_is_refused_naming_it(tmp_path: Path)
             Store(path)
         assert str(raised.value).startswith(f"cannot open the database {path}: ") and reason in str(raised.value)
     assert regular_file.read_text(encoding="utf-8") == "hello\n"  # what was there is left as it was
+
+
+def test_a_commit_that_fails_leaves_no_transaction_open(tmp_path) -> None:
+    """A COMMIT refused (here: a deferred foreign-key violation) must not leave the connection mid-transaction."""
+    import sqlite3
+
+    store = Store(tmp_path / "bot.db")
+    store.db.execute("create table parent (id integer primary key)")
+    store.db.execute(
+        "create table child (id integer primary key, parent_id integer"
+        " references parent(id) deferrable initially deferred)"
+    )
+    with pytest.raises(sqlite3.IntegrityError), store.immediate() as db:
+        db.execute("insert into child (parent_id) values (42)")  # checked only at COMMIT
+    assert not store.db.conn.in_transaction
+    with store.immediate() as db:  # the next transaction starts cleanly
+        db.execute("insert into parent (id) values (1)")
+    assert store.db.execute("select count(*) from parent").fetchone()[0] == 1

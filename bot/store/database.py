@@ -63,10 +63,12 @@ class Store:
         db.conn.execute("BEGIN IMMEDIATE")
         try:
             yield db
+            db.conn.commit()
         except BaseException:
-            db.conn.rollback()
+            # Also when COMMIT itself fails (busy): left open, the transaction would hold this thread's next one.
+            if db.conn.in_transaction:
+                db.conn.rollback()
             raise
-        db.conn.commit()
 
     def close(self) -> None:
         """Close this thread's connection (other threads' close with their thread)."""
