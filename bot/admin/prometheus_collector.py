@@ -5,6 +5,10 @@ mode needs a shared directory and still knows nothing of the scheduler's probes)
 scrape time sees every process's calls. Counters are the rolled-up totals plus the recent tail of
 ``llm_calls`` (see ``bot.admin.call_rollup``), read in one snapshot so a concurrent roll-up cannot make
 them count twice.
+
+``MessageMetricsCollector`` reads the WhatsApp queues the same way (inbound by state, the oldest pending
+message's age, outbound by status and Twilio error code), and ``HttpMetricsCollector`` the HTTP totals every
+web process adds to (``bot.web.http_metrics``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
+import sqlite_utils
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -131,3 +137,112 @@ class LLMMetricsCollector(Collector):
         yield state
         yield usable
         yield failures
+
+
+@contextmanager
+def read_snapshot(store: Store) -> Iterator[sqlite_utils.Database]:
+    """One WAL read snapshot for several queries (ended here only if begun here)."""
+    db = store.db
+    began = not db.conn.in_transaction
+    if began:
+        db.execute("begin")
+    try:
+        yield db
+    finally:
+        if began:
+            db.conn.rollback()
+
+
+INBOUND_STATES = ("pending", "done", "expired", "failed")
+# Error codes an operator is paged for, always exposed (0 until one happens): a counter that first appears
+# already at 1 shows no increase to Prometheus, and the alert on the first 63016 would never fire.
+PAGED_TWILIO_ERRORS = (63016,)
+
+
+class MessageMetricsCollector(Collector):
+    """Inbound and outbound WhatsApp messages as they stand in SQLite at scrape time."""
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        with read_snapshot(self.store) as db:  # the counts and the oldest message agree
+            inbound = {row["status"]: row["n"] for row in db.query(INBOUND_BY_STATUS)}
+            oldest = db.execute("select min(received_at) from inbound_messages where status = 'pending'").fetchone()[0]
+            outbound = list(db.query(OUTBOUND_BY_STATUS))
+        now = self.clock()
+        states = GaugeMetricFamily(
+            "djobea_inbound_messages", "Inbound messages by state (pending, done, expired, failed).", labels=["status"]
+        )
+        for status in sorted({*INBOUND_STATES, *inbound}):
+            states.add_metric([status], inbound.get(status, 0))
+        yield states
+        yield GaugeMetricFamily(
+            "djobea_inbound_oldest_pending_age_seconds",
+            "Age of the oldest pending inbound message (0 when none waits): customers waiting on the queue.",
+            value=max(0.0, now - oldest) if oldest is not None else 0.0,
+        )
+        messages = GaugeMetricFamily(
+            "djobea_outbound_messages",
+            "Outbound messages by status and the last Twilio error code they met ('' when none).",
+            labels=["status", "error_code"],
+        )
+        failures: dict[str, float] = {str(code): 0 for code in PAGED_TWILIO_ERRORS}
+        for row in outbound:
+            code = "" if row["error_code"] is None else str(row["error_code"])
+            messages.add_metric([row["status"], code], row["n"])
+            if row["status"] in ("failed", "undelivered") and code:
+                failures[code] = failures.get(code, 0) + row["n"]
+        yield messages
+        errors = CounterMetricFamily(
+            "djobea_twilio_message_failures",
+            "Outbound messages that ended failed or undelivered with a Twilio error code (63016: outside the"
+            " 24-hour window).",
+            labels=["error_code"],
+        )
+        for code, count in sorted(failures.items()):
+            errors.add_metric([code], count)
+        yield errors
+
+
+INBOUND_BY_STATUS = "select status, count(*) as n from inbound_messages group by status"
+OUTBOUND_BY_STATUS = (
+    "select status, error_code, count(*) as n from outbound_messages group by status, error_code order by 1, 2"
+)
+
+
+class HttpMetricsCollector(Collector):
+    """HTTP responses and latency per route, from the totals every web process adds to."""
+
+    def __init__(self, store: Store, before_collect: Callable[[], None] = lambda: None) -> None:
+        self.store = store
+        self.before_collect = before_collect  # adds this process's own tallies first
+
+    def collect(self) -> Iterator[Metric]:
+        self.before_collect()
+        with read_snapshot(self.store) as db:  # a flush writes both tables in one transaction
+            responses = list(db.query("select * from http_response_totals order by route, method, status"))
+            latencies = list(db.query("select * from http_latency_totals"))
+        counter = CounterMetricFamily(
+            "djobea_http_responses",
+            "HTTP responses by route (the URL rule, or <unmatched>), method and status code.",
+            labels=["route", "method", "status"],
+        )
+        sums: dict[tuple[str, str], float] = defaultdict(float)
+        for row in responses:
+            counter.add_metric([row["route"], row["method"], str(row["status"])], row["responses"])
+            sums[(row["route"], row["method"])] += row["duration_s_sum"]
+        yield counter
+        buckets: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+        for row in latencies:
+            buckets[(row["route"], row["method"])][row["le"]] = row["requests"]
+        histogram = HistogramMetricFamily(
+            "djobea_http_request_duration_seconds",
+            "Time from the request reaching the app to its response, by route and method.",
+            labels=["route", "method"],
+        )
+        for key in sorted(buckets):
+            ordered = sorted(buckets[key].items(), key=lambda item: float("inf") if item[0] == INF else float(item[0]))
+            histogram.add_metric(list(key), ordered, sum_value=sums[key])
+        yield histogram

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-_PHONE = re.compile(r"^\+?\d{6,15}$")
+_PHONE = re.compile(r"^\+?[0-9]{6,15}$")  # ASCII digits only: \d also matches other scripts
 _SEPARATORS = re.compile(r"[\s\-().]")
 CHAT_PREFIX = "chat:"
 

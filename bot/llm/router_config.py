@@ -16,7 +16,10 @@ import yaml
 
 from bot.llm.errors import RouterConfigError
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "router_config" / "providers.yaml"
+# The checkout's router_config/ first; an installed package carries a copy as bot/router_config/ (setup.py).
+_CHECKOUT_CONFIG = Path(__file__).resolve().parents[2] / "router_config" / "providers.yaml"
+_PACKAGED_CONFIG = Path(__file__).resolve().parents[1] / "router_config" / "providers.yaml"
+DEFAULT_CONFIG_PATH = _CHECKOUT_CONFIG if _CHECKOUT_CONFIG.is_file() else _PACKAGED_CONFIG
 ENV_PREFIX = "os.environ/"
 
 

@@ -102,6 +102,7 @@ def test_query_string_is_part_of_the_signed_url(harness: Harness) -> None:
         ({"MessageSid": "SM1", "From": f"whatsapp:{CUSTOMER}", "Body": "hi"}, "MessageSid must be SM or MM"),
         ({"MessageSid": "SM" + "e" * 32, "Body": "hi"}, "From is missing"),
         ({"MessageSid": "SM" + "e" * 32, "From": "whatsapp:not-a-number", "Body": "hi"}, "From is not a phone number"),
+        ({"MessageSid": "SM" + "e" * 32, "From": "whatsapp:+237٠١٢٣٤٥٦٧", "Body": "hi"}, "From is not a phone number"),
         ({"MessageSid": "SM" + "e" * 32, "From": f"whatsapp:{CUSTOMER}", "Body": "  "}, "no Body, no media"),
         (
             {"MessageSid": "SM" + "e" * 32, "From": f"whatsapp:{CUSTOMER}", "Body": "", "NumMedia": "1"},
