@@ -63,3 +63,41 @@ def test_a_commit_that_fails_leaves_no_transaction_open(tmp_path) -> None:
     with store.immediate() as db:  # the next transaction starts cleanly
         db.execute("insert into parent (id) values (1)")
     assert store.db.execute("select count(*) from parent").fetchone()[0] == 1
+
+
+def test_a_thread_first_used_while_the_file_was_read_only_writes_again_once_it_is_writable(tmp_path) -> None:
+    """SQLite opens a file it cannot write read-only and the connection stays so: a thread that met an outage
+    (disk made immutable, read-only remount) must not stay unable to write after it ends."""
+    import shutil
+    import sqlite3
+    import threading
+
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr is not installed")
+    store = Store(tmp_path / "bot.db")
+    store.db.execute("create table notes (id integer primary key, body text)")
+    files = [store.path, store.path.with_name("bot.db-wal")]
+    if subprocess.run(["chattr", "+i", *map(str, files)], capture_output=True).returncode != 0:
+        pytest.skip("chattr cannot make the database immutable here (needs root on a supporting filesystem)")
+    outcomes: list[str] = []
+    made_writable = threading.Event()
+    try:
+
+        def thread_that_meets_the_outage() -> None:
+            for _ in range(2):
+                try:
+                    with store.immediate() as db:
+                        db.execute("insert into notes (body) values ('x')")
+                    outcomes.append("written")
+                except sqlite3.OperationalError:
+                    outcomes.append("refused")
+                    subprocess.run(["chattr", "-i", *map(str, files)], check=True)
+                    made_writable.set()
+
+        worker = threading.Thread(target=thread_that_meets_the_outage)
+        worker.start()
+        worker.join(timeout=30)
+    finally:
+        subprocess.run(["chattr", "-i", *map(str, files)], check=False)
+    assert made_writable.is_set()
+    assert outcomes == ["refused", "written"]

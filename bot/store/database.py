@@ -64,14 +64,20 @@ class Store:
         try:
             yield db
             db.conn.commit()
-        except BaseException:
+        except BaseException as exc:
             # Also when COMMIT itself fails (busy): left open, the transaction would hold this thread's next one.
             if db.conn.in_transaction:
                 db.conn.rollback()
+            if isinstance(exc, sqlite3.OperationalError):
+                # SQLite opens a file it cannot write (immutable, read-only mount) read-only for good: kept, the
+                # connection would refuse this thread's writes long after the outage. The next use reopens.
+                self.close()
             raise
 
     def close(self) -> None:
-        """Close this thread's connection (other threads' close with their thread)."""
+        """Close this thread's connection (other threads' close with their thread); the next use reopens one.
+
+        Call it after a storage error outside ``immediate`` too, for the same reason as there."""
         db = getattr(self._local, "db", None)
         if db is not None:
             db.close()
