@@ -10,7 +10,9 @@ import pytest
 
 from bot.llm import LLMService
 from bot.llm.health import ProviderState
+from bot.llm.service import PROBE_MAX_TOKENS
 from tests.conftest import PROVIDERS
+from tests.timekeeping import FakeClock, wait_until
 
 
 @dataclass(frozen=True)
@@ -71,16 +73,27 @@ def test_fault_at_each_position(fault: str, position: int, make_llm, emulator) -
 
 
 @pytest.mark.parametrize("fault", ["credit_exhausted", "auth_failed", "rate_limited", "server_error"])
-def test_unusable_provider_gets_no_more_calls(fault: str, make_llm, emulator) -> None:
-    llm: LLMService = make_llm(timeout_s=0.5)
+def test_unusable_provider_gets_no_more_customer_calls(fault: str, make_llm, emulator) -> None:
+    clock = FakeClock()
+    llm: LLMService = make_llm(clock=clock, timeout_s=0.5)
     emulator.set_fault("claude", fault)
     llm.complete([{"role": "user", "content": "premier message"}])
     calls_after_first = emulator.call_count("claude")
 
     for _ in range(5):
         assert llm.complete([{"role": "user", "content": "encore"}]).provider == "gemini"
-
     assert emulator.call_count("claude") == calls_after_first
+
+    clock.advance(llm.setup.reliability.cooldown_max_s + 1)  # any cooldown is over; the fault is still there
+    for _ in range(5):
+        assert llm.complete([{"role": "user", "content": "toujours"}]).provider == "gemini"
+    if llm.health.get("claude").state == ProviderState.BENCHED:
+        assert emulator.call_count("claude") == calls_after_first  # only a self-test or an admin probes it
+        return
+    # Cooled: the first request to notice started one probe in the background, which failed and cooled it again.
+    wait_until(lambda: (llm.health.get("claude").until or 0) > clock.now, what="the failed probe")
+    later_calls = emulator.calls("claude")[calls_after_first:]
+    assert [call.request.max_tokens for call in later_calls] == [PROBE_MAX_TOKENS]
 
 
 def test_every_provider_down_raises_with_every_attempt(make_llm, emulator) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.llm import LLMService
+from bot.llm import AllProvidersFailed, LLMService
 from bot.llm.error_kinds import Classified, ErrorKind
 from bot.llm.health import Admission, ProviderHealth, ProviderState
-from tests.timekeeping import FakeClock
+from tests.timekeeping import FakeClock, wait_until
 
 MESSAGE = [{"role": "user", "content": "Il y a une fuite sous l'évier"}]
 
@@ -50,7 +50,7 @@ def test_admin_reset_brings_a_benched_provider_back(make_llm, emulator) -> None:
     assert llm.complete(MESSAGE).provider == "claude"
 
 
-def test_cooled_provider_is_tried_again_once_its_cooldown_ends(make_llm, emulator, clock: FakeClock) -> None:
+def test_cooled_provider_returns_once_a_probe_passes_after_its_cooldown(make_llm, emulator, clock: FakeClock) -> None:
     llm: LLMService = make_llm(clock=clock, cooldown_base_s=60)
     emulator.set_fault("claude", "server_error")
     assert llm.complete(MESSAGE).provider == "gemini"
@@ -64,19 +64,24 @@ def test_cooled_provider_is_tried_again_once_its_cooldown_ends(make_llm, emulato
     assert emulator.call_count("claude") == calls
 
     clock.advance(2)
+    served = llm.complete(MESSAGE)  # noticed the cooldown is over: probes claude off this request
+    assert [a.provider for a in served.attempts] == ["gemini"]
+    wait_until(lambda: llm.health.get("claude").state == ProviderState.HEALTHY, what="the background probe")
+    assert emulator.call_count("claude") == calls + 1
     assert llm.complete(MESSAGE).provider == "claude"
-    assert llm.health.get("claude").state == ProviderState.HEALTHY
 
 
-def test_failed_trial_doubles_the_cooldown(make_llm, emulator, clock: FakeClock) -> None:
+def test_failed_probe_doubles_the_cooldown(make_llm, emulator, clock: FakeClock) -> None:
     llm: LLMService = make_llm(clock=clock, cooldown_base_s=60)
     emulator.set_fault("claude", "server_error")
     llm.complete(MESSAGE)
     clock.advance(61)
     calls = emulator.call_count("claude")
 
-    assert llm.complete(MESSAGE).provider == "gemini"
-    assert emulator.call_count("claude") == calls + 1, "a trial gets one call, no quick retry"
+    served = llm.complete(MESSAGE)
+    assert [a.provider for a in served.attempts] == ["gemini"]
+    wait_until(lambda: llm.health.get("claude").cooldown_level == 2, what="the failed probe")
+    assert emulator.call_count("claude") == calls + 1, "a probe gets one call, no quick retry"
     record = llm.health.get("claude")
     assert record.state == ProviderState.COOLING_DOWN and record.until == clock.now + 120
 
@@ -91,19 +96,26 @@ def test_rate_limit_cools_for_retry_after_then_serves(make_llm, emulator, clock:
     assert llm.health.get("openai").until == clock.now + 20
     emulator.clear_fault("openai")
     clock.advance(21)
+    with pytest.raises(AllProvidersFailed):  # the limit is over, but no customer request tests it
+        llm.complete(MESSAGE)
+    wait_until(lambda: llm.health.get("openai").state == ProviderState.HEALTHY, what="the background probe")
     assert llm.complete(MESSAGE).provider == "openai"
 
 
-def test_only_one_worker_holds_the_trial_lease(store, clock: FakeClock, make_llm) -> None:
+def test_only_one_worker_holds_the_probe_lease(store, clock: FakeClock, make_llm) -> None:
     health = make_llm(clock=clock).health
     second_worker = ProviderHealth(store, health.reliability, clock)
     health.record_failure("claude", Classified(ErrorKind.RATE_LIMITED, 429, 10.0), "slow down")
     assert health.admit("claude") is Admission.REFUSED
+    assert health.claim_probe("claude") is False  # still cooling
     clock.advance(11)
-    assert health.admit("claude") is Admission.TRIAL
-    assert second_worker.admit("claude") is Admission.REFUSED
-    clock.advance(health.reliability.trial_lease_s + 1)  # the trial's holder died: the lease expires
-    assert second_worker.admit("claude") is Admission.TRIAL
+    assert health.admit("claude") is second_worker.admit("claude") is Admission.PROBE_DUE  # refused, probe due
+    assert health.claim_probe("claude") is True
+    assert second_worker.claim_probe("claude") is False
+    assert second_worker.admit("claude") is Admission.REFUSED  # someone is probing it
+    clock.advance(health.reliability.trial_lease_s + 1)  # the probe's holder died: the lease expires
+    assert second_worker.admit("claude") is Admission.PROBE_DUE
+    assert second_worker.claim_probe("claude") is True
 
 
 def test_cooldown_growth_is_capped(store, clock: FakeClock, make_llm) -> None:
@@ -141,13 +153,13 @@ def test_no_quick_retry_once_the_first_failure_cooled_the_provider(make_llm, emu
     assert (record.state, record.cooldown_level) == (ProviderState.COOLING_DOWN, 1)
 
 
-def test_a_trial_is_not_granted_during_a_cooldown_that_began_meanwhile(store, make_llm) -> None:
-    """Worker A reads an ended cooldown; before it claims the trial, B's trial fails and cools again."""
+def test_a_probe_lease_is_not_granted_during_a_cooldown_that_began_meanwhile(store, make_llm) -> None:
+    """Worker A saw an ended cooldown; before it claims the probe, B's probe fails and cools again."""
     clock = FakeClock(1_800_000_000.0)
     worker_b = make_llm(clock=clock, cooldown_base_s=10).health
     worker_b.record_failure("claude", Classified(ErrorKind.RATE_LIMITED, 429, 5.0), "slow down")
     clock.advance(6)
-    assert worker_b.admit("claude") is Admission.TRIAL
+    assert worker_b.claim_probe("claude") is True
 
     def clock_at_which_b_fails() -> float:
         if worker_b.get("claude").trial_lease_until is not None:  # B's trial fails right now
@@ -155,6 +167,7 @@ def test_a_trial_is_not_granted_during_a_cooldown_that_began_meanwhile(store, ma
         return clock()
 
     worker_a = ProviderHealth(store, worker_b.reliability, clock_at_which_b_fails)
+    assert worker_a.claim_probe("claude") is False
     assert worker_a.admit("claude") is Admission.REFUSED
     assert worker_a.get("claude").until > clock.now
 

@@ -101,3 +101,53 @@ def test_a_thread_first_used_while_the_file_was_read_only_writes_again_once_it_i
         subprocess.run(["chattr", "-i", *map(str, files)], check=False)
     assert made_writable.is_set()
     assert outcomes == ["refused", "written"]
+
+
+def open_descriptors(path: Path) -> list[str]:
+    """What this process holds open of the database file, its WAL and its shared memory."""
+    held = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = str(fd.readlink())
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith(str(path)):
+            held.append(target)
+    return held
+
+
+def test_the_connection_of_a_thread_that_ended_is_closed(tmp_path: Path) -> None:
+    """Pools churn threads: each one's connection must close with it, not wait for the garbage collector."""
+    import threading
+
+    store = Store(tmp_path / "bot.db")
+    store.db.execute("create table notes (id integer primary key, body text)")
+    long_lived_ready, long_lived_go = threading.Event(), threading.Event()
+    long_lived_wrote: list[int] = []
+
+    def long_lived() -> None:  # a thread that outlives the churn keeps a working connection
+        store.db.execute("select count(*) from notes").fetchone()
+        long_lived_ready.set()
+        long_lived_go.wait(30)
+        with store.immediate() as db:
+            long_lived_wrote.append(db.execute("insert into notes (body) values ('late')").lastrowid)
+
+    def short_lived() -> None:
+        with store.immediate() as db:
+            db.execute("insert into notes (body) values ('x')")
+
+    survivor = threading.Thread(target=long_lived)
+    survivor.start()
+    assert long_lived_ready.wait(30)
+    for _ in range(5):
+        churn = [threading.Thread(target=short_lived) for _ in range(10)]
+        for thread in churn:
+            thread.start()
+        for thread in churn:
+            thread.join(timeout=30)
+    long_lived_go.set()
+    survivor.join(timeout=30)
+
+    assert long_lived_wrote and store.db.execute("select count(*) from notes").fetchone()[0] == 51
+    store.close()  # this thread's: every other thread has ended, so nothing of the file may stay open
+    assert open_descriptors(store.path) == []

@@ -4,6 +4,11 @@ A probe is a tiny prompt (max_tokens 5, purpose ``selftest``) recorded like any 
 probe brings a benched or cooled provider back for every worker. The scheduled policy probes only
 where traffic tells nothing: benched providers (no traffic reaches them), cooling ones whose cooldown
 is over, and providers idle for ``IDLE_PROBE_AFTER_MINUTES``. Busy providers are never probed.
+
+No customer request tests a cooled provider. Once its cooldown is over, it is probed by whichever comes
+first: the process whose traffic notices (``LLMService`` probes it in the background), or
+``run_cooldown_probes``, which the scheduler runs every ``COOLDOWN_PROBE_INTERVAL_S`` so that a provider
+comes back even when no traffic notices. Both take the provider's probe lease: one probe runs at a time.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from dataclasses import dataclass
 from bot.admin.settings import AdminSettings
 from bot.llm import LLMService
 from bot.llm.health import HealthRecord, ProviderState
+
+# How often the scheduler looks for cooled providers whose cooldown is over: one read per provider when none is.
+COOLDOWN_PROBE_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,7 @@ def probe_reason(record: HealthRecord, last_attempt_at: float | None, idle_after
     if record.state == ProviderState.BENCHED:
         return "benched"
     if record.state == ProviderState.COOLING_DOWN:
-        return "cooldown_over" if (record.until or 0) <= now else None
+        return "cooldown_over" if record.probe_due_at(now) else None  # not while another process probes it
     if last_attempt_at is None or now - last_attempt_at >= idle_after_s:
         return "idle"
     return None
@@ -71,7 +79,10 @@ def due_probes(service: LLMService, settings: AdminSettings, now: float) -> dict
 
 
 def probe_providers(service: LLMService, reasons: dict[str, str], actor: str) -> list[ProbeResult]:
-    """Probe each provider now, in parallel (each probe is bounded by the provider's timeout)."""
+    """Probe each provider now, in parallel (each probe is bounded by the provider's timeout).
+
+    A cooled provider is probed only under its probe lease: another process may be probing it already."""
+    reasons = {p: why for p, why in reasons.items() if why != "cooldown_over" or service.health.claim_probe(p)}
     if not reasons:
         return []
 
@@ -97,6 +108,13 @@ def run_scheduled_selftest(
 ) -> list[ProbeResult]:
     """The scheduled job: probe what ``due_probes`` names."""
     return probe_providers(service, due_probes(service, settings, clock()), actor="probe:scheduled")
+
+
+def run_cooldown_probes(service: LLMService, clock: Callable[[], float] = time.time) -> list[ProbeResult]:
+    """The frequent job: probe only the cooled providers whose cooldown is over (nothing else, so it is cheap)."""
+    now = clock()
+    due = {d.name: "cooldown_over" for d in service.deployments if service.health.get(d.name).probe_due_at(now)}
+    return probe_providers(service, due, actor="probe:scheduled")
 
 
 def requested_probes(service: LLMService, providers: Iterable[str] | None) -> dict[str, str]:

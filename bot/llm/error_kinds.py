@@ -8,7 +8,7 @@ Every failure is classified into one ``ErrorKind``; each kind has one ``KindPoli
     │   │                      Gemini 429 RESOURCE_EXHAUSTED on a per-day quota, or about quota/billing
     │   │                      with no retryDelay (a per-minute limit says the same words plus retryDelay)
     │   └── AUTH_FAILED        401/403, Gemini 400 "API key not valid"
-    ├── the provider asks us to slow down                 -> COOL until Retry-After / retryDelay
+    ├── the provider asks us to slow down                 -> COOL until Retry-After / retryDelay, then a probe
     │   └── RATE_LIMITED       any other 429
     ├── the provider is (maybe briefly) unwell            -> TRANSIENT: fall back now, cool down when repeated
     │   ├── TIMEOUT            no answer within the attempt's share of the deadline
@@ -19,6 +19,9 @@ Every failure is classified into one ``ErrorKind``; each kind has one ``KindPoli
         ├── BAD_REQUEST        other 4xx
         ├── CONTEXT_TOO_LONG   prompt over the model's window
         └── CONTENT_POLICY     refused or blocked by a safety filter
+
+A cooled provider (COOL, or TRANSIENT repeated) takes customer traffic again only once a probe has passed
+after its cooldown (``bot.llm.health``); no customer request is spent testing it.
 
 ``classify_error`` reads the status, error type and message that LiteLLM passes on from the provider
 and walks ``ERROR_TABLE`` top to bottom; the first matching row wins.

@@ -3,13 +3,18 @@
 Before each call a worker asks ``admit``; after it, the attempt's outcome moves the provider's state
 according to its error kind's policy (see ``bot.llm.error_kinds``)::
 
-    healthy ──transient failure──> degraded ──N in a row──> cooling_down ──until passes──> (one trial)
-       ^                                                      ^   │ trial fails: longer cooldown
-       └─────────── any success (traffic, trial or probe) ────┴───┘
+    healthy ──transient failure──> degraded ──N in a row──> cooling_down ──until passes──> probe due ──┐
+       ^                                                      ^                                          │
+       │                                                      └──────── probe fails: longer cooldown ───┤
+       └────────────────── any success (traffic, or the probe passing) ─────────────────────────────────┘
+    probe due: still refused to customers; the one process holding the probe lease tests the provider.
     credit / auth ──> benched  (no traffic at all until a probe passes or an admin resets)
     admin ──> disabled         (until an admin enables it again)
 
-Every transition is written with its reason to ``provider_events`` in the same transaction.
+No customer request tests a cooled provider: once its cooldown is over, ``admit`` still refuses it and
+says a probe is due; the first process to notice claims the probe lease (``claim_probe``) and probes it
+in the background, and the scheduler's probe does the same when no traffic notices. Only a passing probe
+brings it back. Every transition is written with its reason to ``provider_events`` in the same transaction.
 """
 
 from __future__ import annotations
@@ -36,9 +41,9 @@ class ProviderState(enum.StrEnum):
 
 
 class Admission(enum.Enum):
-    REFUSED = "refused"
     NORMAL = "normal"
-    TRIAL = "trial"  # the cooldown has ended and this request holds the lease to test the provider
+    REFUSED = "refused"
+    PROBE_DUE = "probe_due"  # refused too, but the cooldown is over and nobody is probing the provider yet
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,17 @@ class HealthRecord:
         return cls(**{**row, "state": ProviderState(row["state"])})
 
     def takes_traffic_at(self, now: float) -> bool:
-        """Could a request call this provider at ``now`` (normally, or as the trial after a cooldown)?"""
-        if self.state in (ProviderState.HEALTHY, ProviderState.DEGRADED):
-            return True
-        return self.state == ProviderState.COOLING_DOWN and (self.until or 0) <= now
+        """Could a request call this provider at ``now``? Only when healthy or degraded: a cooled provider waits
+        for a probe to pass even after its cooldown is over (``now`` no longer matters; kept for callers)."""
+        return self.state in (ProviderState.HEALTHY, ProviderState.DEGRADED)
+
+    def probe_due_at(self, now: float) -> bool:
+        """Is its cooldown over at ``now``, with no process holding the lease to probe it?"""
+        return (
+            self.state == ProviderState.COOLING_DOWN
+            and (self.until or 0) <= now
+            and (self.trial_lease_until is None or self.trial_lease_until <= now)
+        )
 
 
 class ProviderHealth:
@@ -82,21 +94,29 @@ class ProviderHealth:
         return {provider: self.get(provider) for provider in providers}
 
     def admit(self, provider: str) -> Admission:
-        """May this request call ``provider`` now? Claims the trial lease when a cooldown has ended."""
+        """May a customer request call ``provider`` now? One read, no write: claiming a due probe is the caller's
+        choice (``claim_probe``), since only a caller able to run the probe should hold its lease."""
         record = self.get(provider)
         now = self.clock()
-        if record.state in (ProviderState.HEALTHY, ProviderState.DEGRADED):
+        if record.takes_traffic_at(now):
             return Admission.NORMAL
-        if not record.takes_traffic_at(now):
-            return Admission.REFUSED
-        # One statement, so two workers cannot both take the lease.
+        return Admission.PROBE_DUE if record.probe_due_at(now) else Admission.REFUSED
+
+    def claim_probe(self, provider: str) -> bool:
+        """Take the lease to probe a provider whose cooldown is over; False if it is not due or another holds it.
+
+        The lease lasts ``trial_lease_s``, longer than one probe: a holder that dies frees it by expiry, and
+        the probe's outcome clears it (success: healthy; failure: the next cooldown).
+        """
+        now = self.clock()
+        # One statement, so two processes cannot both take the lease.
         claimed = self.store.db.execute(
             "update provider_health set trial_lease_until = ? where provider = ? and state = ? and until <= ?"
             " and (trial_lease_until is null or trial_lease_until <= ?)",
             [now + self.reliability.trial_lease_s, provider, ProviderState.COOLING_DOWN.value, now, now],
         ).rowcount
         self.store.db.conn.commit()
-        return Admission.TRIAL if claimed == 1 else Admission.REFUSED
+        return claimed == 1
 
     def record_success(self, provider: str, actor: str = "traffic") -> None:
         if self._is_plainly_healthy(provider):
@@ -171,7 +191,7 @@ class ProviderHealth:
                 self._back_to_healthy(record, "enabled by admin", actor)
 
     def _back_to_healthy(self, record: HealthRecord, reason: str, actor: str, **changes: object) -> None:
-        """Healthy with a clean slate: no cooldown, no failure count, no trial in progress."""
+        """Healthy with a clean slate: no cooldown, no failure count, no probe lease held."""
         self._move(
             record, ProviderState.HEALTHY, reason, None, actor,
             until=None, consecutive_failures=0, cooldown_level=0, trial_lease_until=None, **changes,

@@ -32,7 +32,7 @@ class Reliability:
     failures_before_cooldown: int = 2
     cooldown_base_s: float = 15.0
     cooldown_max_s: float = 600.0
-    trial_lease_s: float = 30.0
+    trial_lease_s: float = 30.0  # one process probes a provider whose cooldown is over; outlasts one probe
     min_attempt_s: float = 0.2  # below this much deadline left, starting another attempt is pointless
     callback_wait_s: float = 2.0  # how long to wait for LiteLLM's logging thread to record an attempt
 

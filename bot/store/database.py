@@ -2,7 +2,8 @@
 
 State lives here rather than in module globals so that a second process sees the same provider
 health, conversations and queue. Each thread gets its own connection: sqlite3 connections must not
-be shared between threads, and LiteLLM runs success callbacks on its own logging threads.
+be shared between threads, and LiteLLM runs success callbacks on its own logging threads. A thread's
+connection is closed when the thread ends, so pools that churn threads do not pile up open files.
 
 A path that cannot hold the database (a directory, a path under a regular file, no permission, a file
 that is not SQLite) is refused when the store opens, with ``StoreOpenError`` naming the path.
@@ -14,6 +15,7 @@ import errno
 import fcntl
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +52,7 @@ class Store:
         if db is None:
             db = sqlite_utils.Database(_connect(self.path))
             self._local.db = db
+            _close_when_this_thread_ends(db)
         return db
 
     @contextmanager
@@ -99,6 +102,41 @@ class Store:
                 MIGRATIONS.apply(db)
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+class _ThreadConnections:
+    """The connections one thread opened, closed when that thread ends.
+
+    A sqlite3 connection is in a reference cycle of its own (its statement cache), so a dead thread's would
+    wait for the garbage collector, holding the file and its WAL open meanwhile. CPython releases a thread's
+    slot of a ``threading.local`` when the thread ends, which drops this object and closes them. It lives in
+    a module-level local rather than the store's, so that a ``Database`` a caller still holds
+    (``Store(path).db``) stays open while its thread lives, even once its ``Store`` is gone.
+    """
+
+    __slots__ = ("opened",)
+
+    def __init__(self) -> None:
+        self.opened: list[tuple[weakref.ref[sqlite_utils.Database], sqlite3.Connection]] = []
+
+    def add(self, db: sqlite_utils.Database) -> None:
+        # A connection whose Database is gone (closed, or its store dropped) is no longer this thread's to close.
+        self.opened = [(ref, conn) for ref, conn in self.opened if ref() is not None]
+        self.opened.append((weakref.ref(db), db.conn))
+
+    def __del__(self) -> None:
+        for _, conn in self.opened:
+            conn.close()  # closing twice (after ``Store.close``) does nothing
+
+
+_this_thread = threading.local()  # process bookkeeping, not state: only this thread's ``_ThreadConnections``
+
+
+def _close_when_this_thread_ends(db: sqlite_utils.Database) -> None:
+    connections = getattr(_this_thread, "connections", None)
+    if connections is None:
+        connections = _this_thread.connections = _ThreadConnections()
+    connections.add(db)
 
 
 @contextmanager
