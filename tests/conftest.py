@@ -1,5 +1,10 @@
 """Shared fixtures: one provider emulator per session (reset per test), a fresh SQLite store and an
-``LLMService`` wired to the emulator through LiteLLM's real HTTP clients."""
+``LLMService`` wired to the emulator through LiteLLM's real HTTP clients.
+
+Every response the suite gets from a documented route, from any app it builds, is checked against that app's
+published OpenAPI document (``tests.published_contract``): a mismatch fails the test that made the request.
+``tests/test_contracts.py`` drives every documented operation, so each is checked whatever else runs.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +25,19 @@ from bot.llm import LLMService, load_router_config  # noqa: E402
 from bot.llm.router_config import DEFAULT_CONFIG_PATH  # noqa: E402
 from bot.sandbox import ProviderEmulator  # noqa: E402
 from bot.store import Store  # noqa: E402
+from tests.published_contract import WATCH  # noqa: E402
 
 PROVIDERS = ("claude", "gemini", "openai")
+
+
+@pytest.fixture(autouse=True)
+def responses_keep_to_the_published_document() -> Iterator[None]:
+    """Fail the test if a response it got (in setup, call or teardown) breaks the app's OpenAPI document."""
+    start = len(WATCH.mismatches)
+    yield
+    found = WATCH.mismatches[start:]
+    if found:
+        pytest.fail("responses that break the published OpenAPI document:\n  " + "\n  ".join(found), pytrace=False)
 
 
 @pytest.fixture(scope="session")
