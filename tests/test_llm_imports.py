@@ -1,6 +1,6 @@
-"""``import bot.llm`` leaves litellm unimported (it costs seconds of CPU); the first ``LLMService``
-imports it, and every attempt still lands in ``llm_calls`` once, even when LiteLLM reports a success
-late. Each test runs in a fresh interpreter: this one has imported litellm long ago."""
+"""``import bot.llm`` and making an ``LLMService`` leave litellm unimported (it costs seconds of CPU); the
+service's first call imports it, and every attempt still lands in ``llm_calls`` once, even when LiteLLM
+reports a success late. Each test runs in a fresh interpreter: this one has imported litellm long ago."""
 
 from __future__ import annotations
 
@@ -28,10 +28,11 @@ from bot.store import Store
 config, db = sys.argv[1], sys.argv[2]
 imported_before = "litellm" in sys.modules
 llm = LLMService(load_router_config(config), Store(Path(db)))
+imported_when_made = "litellm" in sys.modules
+first = llm.complete([{"role": "user", "content": "Ma porte ne ferme plus"}])
 imported_after = "litellm" in sys.modules
 from litellm.litellm_core_utils.thread_pool_executor import executor
 
-first = llm.complete([{"role": "user", "content": "Ma porte ne ferme plus"}])
 gate = threading.Event()
 executor.submit(gate.wait)
 late = llm.complete([{"role": "user", "content": "Le robinet goutte"}])
@@ -39,6 +40,7 @@ gate.set()
 executor.submit(lambda: None).result()  # one thread, in order: the late report has been handled
 print(json.dumps({
     "imported_before": imported_before,
+    "imported_when_made": imported_when_made,
     "imported_after": imported_after,
     "first": [a.as_dict() | {"recorded_by": a.recorded_by} for a in first.attempts],
     "late": [a.as_dict() | {"recorded_by": a.recorded_by} for a in late.attempts],
@@ -68,7 +70,7 @@ def test_importing_the_llm_layer_does_not_import_litellm() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_the_first_service_imports_litellm_and_each_attempt_lands_once(tmp_path: Path, emulator) -> None:
+def test_the_first_call_imports_litellm_and_each_attempt_lands_once(tmp_path: Path, emulator) -> None:
     emulator.set_fault("claude", "server_error", times=1)
     config = write_router_config(tmp_path, callback_wait_s=0.2)
     env = {**provider_env_for(emulator), "LOGGING_EXECUTOR_MAX_THREADS": "1"}
@@ -77,7 +79,7 @@ def test_the_first_service_imports_litellm_and_each_attempt_lands_once(tmp_path:
 
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert (report["imported_before"], report["imported_after"]) == (False, True)
+    assert (report["imported_before"], report["imported_when_made"], report["imported_after"]) == (False, False, True)
     # A failure is reported before the exception reaches the service; a success soon after.
     assert [(a["provider"], a["error_kind"], a["recorded_by"]) for a in report["first"]] == [
         ("claude", "server_error", "litellm_callback"),

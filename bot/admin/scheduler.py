@@ -1,12 +1,12 @@
 """The periodic jobs (self-tests, alerts, retention, plus any the other areas plug in) on APScheduler.
 
-Exactly one scheduler runs per deployment: the ``clock`` process (``python -m bot clock``, a blocking
-scheduler, one line in the Procfile) beside gunicorn's workers, which start none; or the background
+Exactly one scheduler runs per deployment: the ``clock`` process (``python -m bot clock``, which does
+nothing else, one line in the Procfile) beside gunicorn's workers, which start none; or the background
 scheduler inside ``python -m bot serve`` (single-process mode). Each run also claims its job in
 SQLite (``bot.admin.job_runs``), so even two schedulers started by mistake never both run a job.
 
-Other areas add jobs through ``extra_jobs`` (e.g. resuming stuck inbound messages), as
-``ScheduledJob(name, run, interval_s)``.
+``admin_jobs`` are the admin side's jobs; the composition root (``bot.services.Services.scheduled_jobs``)
+adds the other areas' (e.g. resuming stuck inbound messages), each a ``ScheduledJob(name, run, interval_s)``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from bot.admin.alert_sinks import AlertSinks
 from bot.admin.alerts import AlertDispatcher
 from bot.admin.job_runs import JobRuns
 from bot.admin.retention import delete_old_rows
-from bot.admin.selftest import run_scheduled_selftest
+from bot.admin.selftest import COOLDOWN_PROBE_INTERVAL_S, run_cooldown_probes, run_scheduled_selftest
 from bot.admin.settings import AdminSettings
 from bot.llm import LLMService
 
@@ -75,6 +75,8 @@ def admin_jobs(
 
     return [
         ScheduledJob("selftest", selftest, settings.selftest_interval_s),
+        # Backstop of the background probe a request starts: brings a cooled provider back with no traffic at all.
+        ScheduledJob("cooldown_probes", lambda: run_cooldown_probes(service, clock), COOLDOWN_PROBE_INTERVAL_S),
         ScheduledJob("alerts", alerts.run_once, settings.alert_check_interval_s),
         ScheduledJob(
             "retention", lambda: delete_old_rows(service.store, settings.retention_days, clock), RETENTION_INTERVAL_S

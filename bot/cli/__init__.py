@@ -1,6 +1,9 @@
 """The ``python -m bot`` command line: one module per command group, each adding its subcommands.
 
 ``python -m bot --help`` lists them; ``python -m bot COMMAND --help`` says everything about one.
+A command module imports only what its parser needs at the top; what a command runs on (``bot.services``,
+the LLM layer, Flask for ``serve``) is imported by its run function, so ``--help`` answers at once and a
+command that serves no HTTP never imports Flask.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """``python -m bot status`` (the provider table) and ``python -m bot selftest`` (probe now).
 
 Both read the shared SQLite store (DATABASE_PATH), so they show and change what every worker sees.
+``status`` makes no model call, so it never imports LiteLLM; ``selftest`` does.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ import json
 import sys
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from bot.admin.selftest import due_probes, probe_providers, requested_probes
-from bot.admin.settings import AdminSettings
-from bot.admin.status import provider_status
-from bot.cli.services import CONFIG_ERRORS, EXIT_CONFIG, configuration_error, open_services
-from bot.llm.factory import LLMRuntime
+from bot.cli.exit_status import EXIT_CONFIG, configuration_error
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 EXIT_PROBE_FAILED = 3
 
@@ -43,23 +44,29 @@ def register(commands: argparse._SubParsersAction) -> None:
     selftest.set_defaults(run=run_selftest)
 
 
-def _runtime() -> tuple[LLMRuntime, AdminSettings] | None:
+def _services() -> Services | None:
+    """The services with the LLM service built (no model is called); None after a configuration error."""
+    from bot.services import CONFIG_ERRORS, open_services
+
     try:
-        return open_services().llm, AdminSettings.from_env()
+        services = open_services()
+        services.llm.service  # noqa: B018 (a bad router config is a configuration error here, not a traceback later)
+        return services
     except CONFIG_ERRORS as exc:
         configuration_error(exc)
         return None
 
 
 def run_status(args: argparse.Namespace) -> int:
-    opened = _runtime()
-    if opened is None:
+    from bot.admin.status import provider_status
+
+    services = _services()
+    if services is None:
         return EXIT_CONFIG
-    runtime, settings = opened
     try:
-        status = provider_status(runtime.service, settings)
+        status = provider_status(services.llm.service, services.admin_settings)
     finally:
-        runtime.close()
+        services.close()
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
@@ -118,11 +125,12 @@ def format_status(status: dict) -> str:
 
 
 def run_selftest(args: argparse.Namespace) -> int:
-    opened = _runtime()
-    if opened is None:
+    from bot.admin.selftest import due_probes, probe_providers, requested_probes
+
+    services = _services()
+    if services is None:
         return EXIT_CONFIG
-    runtime, settings = opened
-    service = runtime.service
+    service, settings = services.llm.service, services.admin_settings
     try:
         if args.provider and args.provider not in [d.name for d in service.deployments]:
             names = ", ".join(d.name for d in service.deployments)
@@ -134,7 +142,7 @@ def run_selftest(args: argparse.Namespace) -> int:
             reasons = requested_probes(service, [args.provider] if args.provider else None)
         results = probe_providers(service, reasons, actor="probe:cli")
     finally:
-        runtime.close()
+        services.close()
     if args.json:
         print(json.dumps([r.as_dict() for r in results]))
     else:

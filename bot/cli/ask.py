@@ -6,8 +6,7 @@ import argparse
 import json
 import sys
 
-from bot.cli.services import CONFIG_ERRORS, EXIT_CONFIG, configuration_error, open_services
-from bot.llm import AllProvidersFailed
+from bot.cli.exit_status import EXIT_CONFIG, configuration_error
 
 EXIT_NO_PROVIDER = 3
 
@@ -27,12 +26,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bot.llm import AllProvidersFailed
+    from bot.services import CONFIG_ERRORS, open_services
+
     try:
-        runtime = open_services().llm
+        services = open_services()
+        service = services.llm.service
     except CONFIG_ERRORS as exc:
         return configuration_error(exc)
     try:
-        completion = runtime.service.complete([{"role": "user", "content": args.message}], purpose=args.purpose)
+        completion = service.complete([{"role": "user", "content": args.message}], purpose=args.purpose)
     except AllProvidersFailed as exc:
         if args.json:
             attempts = [a.as_dict() for a in exc.attempts]
@@ -41,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"no provider answered: {exc}", file=sys.stderr)
         return EXIT_NO_PROVIDER
     finally:
-        runtime.close()
+        services.close()
     if args.json:
         attempts = [
             {k: v for k, v in a.as_dict().items() if k in ("provider", "outcome", "error_kind", "latency_ms")}

@@ -15,9 +15,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 
-from bot.cli.services import CONFIG_ERRORS, configuration_error, open_services
-from bot.inbound import InboundMessage
-from bot.whatsapp.runtime import build_whatsapp_runtime
+from bot.cli.exit_status import configuration_error
 
 DEFAULT_DB = "instance/chat-sandbox.db"
 DEFAULT_PHONE = "+237600000000"
@@ -50,17 +48,19 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bot.inbound import InboundMessage
+    from bot.services import CONFIG_ERRORS, open_services
+
     env = {k: v for k, v in os.environ.items() if k not in TWILIO_SEND_KEYS}
     if not args.live:
         env = {k: v for k, v in env.items() if k not in PROVIDER_KEYS}
     try:
-        services = open_services(env, database_path=args.db)
-        llm = services.llm
-        runtime = build_whatsapp_runtime(services.store, llm.service, env, sandbox=llm.sandbox)
+        services = open_services({**env, "DATABASE_PATH": args.db})
+        runtime = services.whatsapp
     except CONFIG_ERRORS as exc:
         return configuration_error(exc)
     phone = args.phone if args.phone.startswith("+") else f"+{args.phone}"
-    mode = "sandbox (scripted model)" if llm.sandbox_url else "live providers"
+    mode = "sandbox (scripted model)" if services.llm.sandbox_url else "live providers"
     print(f"Djobea chat as {phone}, {mode}; history in {args.db}. /quit to stop.", file=sys.stderr)
     try:
         for line in _lines(args.message):
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             runtime.worker.drain(customer_id=phone)
             _show(runtime.outbox.for_inbound(inbound_id))
     finally:
-        llm.close()
+        services.close()
     return 0
 
 

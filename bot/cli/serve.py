@@ -3,10 +3,9 @@ scheduler alone, for gunicorn deployments: Procfile ``clock: python -m bot clock
 
 Exactly one scheduler per deployment: gunicorn workers start none, so with gunicorn run one clock
 process; ``serve`` is the single-process mode and runs its own. Jobs also claim each run in SQLite,
-so a second clock started by mistake runs nothing twice. The clock builds the shared services but no
-Flask app, so it starts no web-side worker threads: it only runs jobs.
-
-Other areas plug their periodic jobs and the admin WhatsApp sender in ``scheduler_extras`` below.
+so a second clock started by mistake runs nothing twice. The clock opens the shared services but no
+Flask app (it does not even import Flask), so it starts no web-side worker threads: it only runs jobs.
+The jobs themselves are assembled by ``bot.services.Services.scheduled_jobs``.
 """
 
 from __future__ import annotations
@@ -14,39 +13,18 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from types import FrameType
+from typing import TYPE_CHECKING
 
-from apscheduler.schedulers.base import BaseScheduler
+from bot.cli.exit_status import configuration_error
 
-from bot.admin.job_runs import JobRuns
-from bot.admin.scheduler import ScheduledJob, admin_jobs, build_scheduler
-from bot.admin.settings import AdminSettings
-from bot.cli.services import CONFIG_ERRORS, configuration_error, open_services
-from bot.inbound import release_expired_leases
-from bot.web import AppServices, create_app, services_of
-from bot.whatsapp.runtime import admin_whatsapp_sender
+if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
+
+    from bot.services import Services
 
 log = logging.getLogger(__name__)
 
-RESUME_INBOUND_INTERVAL_S = 60.0
-
-
-@dataclass
-class SchedulerExtras:
-    jobs: list[ScheduledJob] = field(default_factory=list)
-    send_admin_whatsapp: Callable[[str], None] | None = None
-
-
-def scheduler_extras(services: AppServices) -> SchedulerExtras:
-    """What other areas add to the scheduler: the WhatsApp area's stuck-message recovery, and the
-    Twilio sender through which alerts reach ``ADMIN_WHATSAPP_NUMBER``."""
-    resume_inbound = ScheduledJob(
-        "resume_inbound", lambda: release_expired_leases(services.store), RESUME_INBOUND_INTERVAL_S
-    )
-    admin_number = AdminSettings.from_env(services.env).admin_whatsapp_number
-    return SchedulerExtras([resume_inbound], admin_whatsapp_sender(services.env, admin_number))
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -71,19 +49,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     clock.set_defaults(run=run_clock)
 
 
-def scheduler_for(services: AppServices, *, blocking: bool) -> BaseScheduler:
-    """The scheduler of this deployment, with the admin jobs and the extras of other areas."""
-    settings = AdminSettings.from_env(services.env)
-    extras = scheduler_extras(services)
-    jobs = [*admin_jobs(services.llm.service, settings, extras.send_admin_whatsapp), *extras.jobs]
-    return build_scheduler(jobs, JobRuns(services.store), blocking=blocking)
+def scheduler_for(services: Services, *, blocking: bool) -> BaseScheduler:
+    """The deployment's scheduler over the services' jobs; not started."""
+    from bot.admin.job_runs import JobRuns
+    from bot.admin.scheduler import build_scheduler
+
+    return build_scheduler(services.scheduled_jobs(), JobRuns(services.store), blocking=blocking)
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from bot.services import CONFIG_ERRORS
+    from bot.web import create_app, services_of
+
     logging.getLogger("bot").setLevel(logging.INFO)
     try:
         app = create_app()
-        scheduler = None if args.no_scheduler else scheduler_for(services_of(app), blocking=False)
+        services = services_of(app)
+        scheduler = None if args.no_scheduler else scheduler_for(services, blocking=False)
     except CONFIG_ERRORS as exc:
         return configuration_error(exc)
     if scheduler is not None:
@@ -93,26 +75,33 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
-        services_of(app).llm.close()
+        services.close()
     return 0
 
 
 def run_clock(args: argparse.Namespace) -> int:
+    from bot.services import CONFIG_ERRORS, open_services
+
     logging.getLogger("bot").setLevel(logging.INFO)
+    # SIGTERM and Ctrl-C are taken by sigwait in this thread, not by a handler: the kernel may hand a signal to
+    # any thread, and a Python handler then waits until the main thread wakes, which a blocking scheduler's
+    # loop does only at its next job (in a test, a SIGTERM sent while jobs ran was unanswered 15 s later). Blocked
+    # before any thread starts, so that every thread inherits the mask and the signal waits for sigwait.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
-        services = open_services()  # no Flask app: a clock starts no web-side worker threads
-        scheduler = scheduler_for(services, blocking=True)
-    except CONFIG_ERRORS as exc:
-        return configuration_error(exc)
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        scheduler.shutdown(wait=False)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info("clock: scheduler started with jobs %s", ", ".join(job.id for job in scheduler.get_jobs()))
-    try:
-        scheduler.start()
+        try:
+            services = open_services()
+            scheduler = scheduler_for(services, blocking=False)
+        except CONFIG_ERRORS as exc:
+            return configuration_error(exc)
+        log.info("clock: scheduler started with jobs %s", ", ".join(job.id for job in scheduler.get_jobs()))
+        try:
+            scheduler.start()
+            received = signal.sigwait(STOP_SIGNALS)
+            log.info("clock: %s received, stopping", signal.Signals(received).name)
+            scheduler.shutdown(wait=False)
+        finally:
+            services.close()
     finally:
-        services.llm.close()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     return 0

@@ -12,8 +12,7 @@ import signal
 import sys
 import threading
 
-from bot.cli.services import CONFIG_ERRORS, configuration_error, open_services
-from bot.whatsapp.runtime import build_whatsapp_runtime
+from bot.cli.exit_status import configuration_error
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -29,10 +28,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bot.services import CONFIG_ERRORS, open_services
+
     try:
         services = open_services()
-        llm = services.llm
-        runtime = build_whatsapp_runtime(services.store, llm.service, services.env, sandbox=llm.sandbox)
+        runtime = services.whatsapp
     except CONFIG_ERRORS as exc:
         return configuration_error(exc)
     try:
@@ -54,4 +54,4 @@ def run(args: argparse.Namespace) -> int:
         runtime.stop_workers()
         return 0
     finally:
-        llm.close()
+        services.close()

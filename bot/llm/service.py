@@ -1,16 +1,19 @@
 """``LLMService.complete``: one answer from the first usable provider, within one deadline.
 
 Providers are tried in config order. Before each call the shared ``ProviderHealth`` is asked, so a
-provider benched or cooling in any process gets no request from this one. The policy of the error
-kind decides what happens next: one quick retry (network, 5xx), or straight to the next provider.
+provider benched or cooling in any process gets no request from this one; once a cooldown is over,
+the first request to notice starts a probe in the background and goes on without it. The policy of the
+error kind decides what happens next: one quick retry (network, 5xx), or straight to the next provider.
 
-LiteLLM is imported when the first ``LLMService`` builds its Router, not with this module: it costs
-seconds of CPU that a process which never calls a provider should not pay.
+LiteLLM is imported when a service makes its first call (``complete`` or ``probe``) and builds its Router,
+not with this module nor when a service is made: it costs seconds of CPU that a process which only reads
+health or status (``python -m bot status``, a gunicorn worker before its first model call) should not pay.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -36,6 +39,11 @@ log = logging.getLogger(__name__)
 Message = dict[str, str]
 PROBE_PROMPT: list[Message] = [{"role": "user", "content": "Reply with OK."}]
 PROBE_MAX_TOKENS = 5
+COOLDOWN_PROBE_ACTOR = "probe:cooldown_over"  # in provider_events: the probe a process started when a cooldown ended
+# Router settings that need no LiteLLM to be checked at start: the shipped config's, each a parameter of the
+# Router (tests/test_architecture.py builds one with them). A config with any other key builds its Router at
+# once, so LiteLLM still refuses a misspelt one when the service is made, not on the first customer's call.
+ROUTER_SETTINGS_KNOWN = frozenset({"num_retries", "disable_cooldowns", "timeout"})
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,18 @@ class LLMService:
         self.store = store
         self.health = ProviderHealth(store, setup.reliability, clock)
         self.ledger = CallLedger(store)
-        self._router, self._recorder = _router_for(setup)
+        self._routed: tuple[Router, AttemptRecorder] | None = None
+        self._routing_lock = threading.Lock()
+        if not set(setup.router_settings) <= ROUTER_SETTINGS_KNOWN:
+            self._routing()
+
+    def _routing(self) -> tuple[Router, AttemptRecorder]:
+        """The Router and the recorder, built on first use (the first call imports litellm)."""
+        if self._routed is None:
+            with self._routing_lock:  # worker threads may make their first calls at once
+                if self._routed is None:
+                    self._routed = _router_for(self.setup)
+        return self._routed
 
     @property
     def deployments(self) -> tuple[Deployment, ...]:
@@ -83,19 +102,21 @@ class LLMService:
         provider is asked.
         """
         _check_messages(messages)
+        self._routing()  # before the deadline starts: importing litellm must not eat into it
         request_id = request_id or uuid.uuid4().hex
         deadline = time.monotonic() + (deadline_s or self.setup.reliability.request_deadline_s)
         attempts: list[Attempt] = []
         skipped: dict[str, str] = {}
         for depth, deployment in enumerate(self.deployments):
             admission = self.health.admit(deployment.name)
-            if admission is Admission.REFUSED:
+            if admission is not Admission.NORMAL:
+                if admission is Admission.PROBE_DUE:  # tested off this request: the customer never waits on it
+                    self._probe_in_background(deployment.name)
                 skipped[deployment.name] = self.health.get(deployment.name).state.value
                 continue
-            retries_allowed = 0 if admission is Admission.TRIAL else 1
-            for retry_index in range(retries_allowed + 1):
+            for retry_index in range(2):  # the first try, and one quick retry if the error kind allows
                 # The first failure may just have cooled the provider (here or in another process).
-                if retry_index > 0 and self.health.admit(deployment.name) is Admission.REFUSED:
+                if retry_index > 0 and self.health.admit(deployment.name) is not Admission.NORMAL:
                     break
                 remaining = deadline - time.monotonic()
                 if remaining < self.setup.reliability.min_attempt_s:
@@ -145,6 +166,20 @@ class LLMService:
         )
         return attempt
 
+    def _probe_in_background(self, provider: str) -> None:
+        """A cooldown is over: probe the provider on a thread of its own if this process wins the probe lease
+        (the lease makes it one probe across every process; the scheduler's probe is the backstop)."""
+        if self.health.claim_probe(provider):
+            threading.Thread(
+                target=self._background_probe, args=(provider,), name=f"probe-{provider}", daemon=True
+            ).start()
+
+    def _background_probe(self, provider: str) -> None:
+        try:
+            self.probe(provider, actor=COOLDOWN_PROBE_ACTOR)
+        except Exception:  # a bug or a storage error: the lease expires and the next process to notice probes
+            log.exception("background probe of %s failed", provider)
+
     def _attempt(
         self,
         deployment: Deployment,
@@ -161,8 +196,9 @@ class LLMService:
     ) -> tuple[Attempt, str]:
         """One call through the Router, returned once the recorder has landed it: its row and its reply
         text ("" unless it succeeded)."""
+        router, recorder = self._routing()
         attempt_id = uuid.uuid4().hex
-        landed = self._recorder.expect(
+        landed = recorder.expect(
             attempt_id,
             request_id=request_id,
             purpose=purpose,
@@ -180,24 +216,24 @@ class LLMService:
             optional["temperature"] = temperature
         started = time.time()
         try:
-            response = self._router.completion(
+            response = router.completion(
                 model=deployment.name,
                 messages=messages,
                 timeout=timeout,
                 num_retries=0,
-                metadata={self._recorder.METADATA_KEY: attempt_id, "request_id": request_id, "purpose": purpose},
+                metadata={recorder.METADATA_KEY: attempt_id, "request_id": request_id, "purpose": purpose},
                 **optional,
             )
         except Exception as exc:  # every provider failure: LiteLLM has reported it before raising
             if not landed.done():  # refused before LiteLLM's logging began, or its callbacks skipped it
                 log.warning("LiteLLM did not report failed attempt %s; recording it ourselves", attempt_id)
-                self._recorder.land_error(attempt_id, exc, started, time.time())
+                recorder.land_error(attempt_id, exc, started, time.time())
             return landed.result(), ""
         try:
             attempt = landed.result(timeout=self.setup.reliability.callback_wait_s)
         except WaitTimedOut:  # LiteLLM's logging pool is backed up, or dropped the report
             log.warning("LiteLLM did not report attempt %s in time; recording it ourselves", attempt_id)
-            self._recorder.land_response(attempt_id, response, started, time.time())
+            recorder.land_response(attempt_id, response, started, time.time())
             attempt = landed.result()
         # The recorder counts an attempt a success only when it carries non-empty text.
         return attempt, response.choices[0].message.content if attempt.outcome == "success" else ""

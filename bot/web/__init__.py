@@ -1,80 +1,63 @@
-"""The Flask application factory: one blueprint per area, services built once per process.
+"""The Flask application factory: one blueprint per area, each given the process's services.
 
-``create_app(test_config)`` does all the work (nothing happens at import time): it reads settings
-from the environment, overridden by ``test_config``, opens the shared SQLite store and the LLM
-runtime (the sandbox emulator when no provider key is set), installs the limits of the routes that
-call models (``bot.web.limits``; ProxyFix for TRUSTED_PROXY_HOPS), then lets each area register itself.
+``create_app(test_config)`` does all the work (nothing happens at import time): it takes the process's
+``Services`` from the composition root (``bot.services``: settings read from the environment, overridden
+by ``test_config``), checks the settings of every area before anything opens, installs the limits of
+the routes that call models (``bot.web.limits``; ProxyFix for TRUSTED_PROXY_HOPS), then lets each area
+register itself with ``init_app(app, services)``. Areas never import each other: what they share, they
+take from the services (``bot.web.app_services``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.middleware.proxy_fix import ProxyFix
 
-from bot.llm.factory import LLMRuntime, open_llm_runtime
-from bot.settings import Settings
-from bot.store import Store
-from bot.web import admin_api, chat_api, dashboard, metrics, suggestions_api, webhooks
+from bot.services import Services
+from bot.web import admin_api, chat_api, dashboard, http_metrics, limits, metrics, suggestions_api, webhooks
+from bot.web.app_services import attach_services, services_of
 from bot.web.errors import json_http_error
-from bot.web.limits import EXTENSION_KEY as MODEL_GATE_KEY
-from bot.web.limits import LimitSettings, ModelGate
 
 # Each area module exposes ``init_app(app, services)``; the order is the order of registration.
 AREAS = (webhooks, chat_api, suggestions_api, admin_api, dashboard, metrics)
 MAX_REQUEST_BYTES = 256 * 1024  # a WhatsApp form post is a few KB; anything larger is refused with 413
 # On every response: no MIME sniffing of our JSON/TwiML, and no URL (tokens in queries) leaked to other sites.
+STORE_RETRY_AFTER_S = 30  # a full or read-only disk needs an operator: not seconds
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
-
-
-@dataclass
-class AppServices:
-    """What the areas share inside one process. Shared *state* is in ``store``, never here."""
-
-    settings: Settings
-    env: Mapping[str, str]
-    store: Store
-    llm: LLMRuntime
+# test_config keys that override the environment variable of the same name.
+SETTING_OVERRIDES = ("DATABASE_PATH", "ROUTER_CONFIG", "SANDBOX_EMULATOR_URL")
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. ``test_config`` may set DATABASE_PATH, ROUTER_CONFIG, SANDBOX_EMULATOR_URL,
-    PROVIDER_ENV (a mapping used instead of os.environ for every setting and key) and WHATSAPP_CLOCK
-    (the clock of the WhatsApp area, the chat sessions and the rate-limit windows)."""
+    PROVIDER_ENV (a mapping used instead of os.environ for every setting and key), WHATSAPP_CLOCK
+    (the clock of the WhatsApp area, the chat sessions and the rate-limit windows) and WHATSAPP_SLEEP
+    (the WhatsApp sender's sleep between retries)."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.config.update(test_config or {})
     env: Mapping[str, str] = app.config.get("PROVIDER_ENV") or os.environ
-    settings = Settings.from_env(
-        {
-            **env,
-            **{
-                k: str(app.config[k])
-                for k in ("DATABASE_PATH", "ROUTER_CONFIG", "SANDBOX_EMULATOR_URL")
-                if app.config.get(k)
-            },
-        }
+    overrides = {k: str(app.config[k]) for k in SETTING_OVERRIDES if app.config.get(k)}
+    services = Services.from_env(
+        {**env, **overrides} if overrides else env,
+        clock=app.config.get("WHATSAPP_CLOCK", time.time),
+        sleep=app.config.get("WHATSAPP_SLEEP", time.sleep),
     )
-    limits = LimitSettings.from_env(env)  # checked before anything opens: a bad value stops the boot
-    store = Store(settings.database_path)
-    llm = open_llm_runtime(store, settings.router_config_path, env, settings.sandbox_url)
-    services = AppServices(settings=settings, env=env, store=store, llm=llm)
-    app.extensions["djobea"] = services
-    app.extensions[MODEL_GATE_KEY] = ModelGate(store, limits, app.config.get("WHATSAPP_CLOCK", time.time))
-    if limits.trusted_proxy_hops:
-        # The client address is the one the nearest trusted proxy saw; nothing else of X-Forwarded-* is taken.
-        hops = limits.trusted_proxy_hops
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=0, x_host=0, x_port=0, x_prefix=0)  # type: ignore[method-assign]
+    # The web areas' own settings are checked before anything opens: a bad value stops the boot, named.
+    _ = services.limit_settings, services.whatsapp_settings
+    attach_services(app, services)
+    limits.init_app(app, services)
 
     @app.get("/")
     def index() -> Any:
+        llm = services.llm
         return jsonify(
             service="djobea-ai",
             sandbox=llm.sandbox_url is not None,
@@ -89,6 +72,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             response.headers.setdefault(name, value)
         return response
 
+    @app.errorhandler(sqlite3.Error)
+    def store_unavailable(error: sqlite3.Error) -> Any:
+        # A full, read-only or locked store is an outage to wait out, not a bug: 503 with when to try again.
+        logging.getLogger(__name__).warning("answered 503: the store failed during %s (%s)", request.path, error)
+        services.store.close()  # a connection opened during the outage stays read-only: start afresh
+        response = jsonify(error="Service Unavailable", detail="the database cannot take this request now")
+        response.status_code = 503
+        response.headers["Retry-After"] = str(STORE_RETRY_AFTER_S)
+        return response
+
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> Any:
         logging.getLogger(__name__).exception("unhandled error")
@@ -96,11 +89,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     for area in AREAS:
         area.init_app(app, services)
+    http_metrics.init_app(app)  # after the metrics area, whose registry it adds to
     return app
 
 
-def services_of(app: Flask) -> AppServices:
-    return app.extensions["djobea"]
-
-
-__all__ = ["AppServices", "create_app", "services_of"]
+__all__ = ["create_app", "services_of"]

@@ -2,59 +2,83 @@
 
 Every route but ``/api/llm/health`` needs ``Authorization: Bearer <ADMIN_API_TOKEN>`` (compared in
 constant time); with no token configured they answer 403, never open. The work is done in
-``bot.admin``; this module parses requests, checks them precisely (bad input is a 4xx naming the
-parameter) and shapes responses. Keys are only ever shown masked.
+``bot.admin``; this module reads each request through its model and answers through one
+(``bot.contracts.admin``: bad input is a 4xx naming the parameter). Keys are only ever shown masked.
+The OpenAPI document is generated from those models (``bot.web.contracts``).
 """
 
 from __future__ import annotations
 
 import hmac
-import math
-import re
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import wraps
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import BadRequest, NotFound
 
 from bot.admin.analytics import BUCKETS, AnalyticsRangeError, TimeRange, analytics_report
-from bot.admin.openapi import openapi_document
 from bot.admin.selftest import probe_providers, requested_probes
 from bot.admin.settings import AdminSettings
 from bot.admin.status import provider_status, usable_count
+from bot.contracts import ContractViolation, contract
+from bot.contracts.admin import (
+    ANALYTICS,
+    HEALTH,
+    OPENAPI,
+    PROVIDERS,
+    RESET,
+    STATUS,
+    TEST,
+    TOGGLE,
+    ActorRequest,
+    Analytics,
+    AnalyticsQuery,
+    Health,
+    OpenApiDocument,
+    ProbeResults,
+    ProviderActionPath,
+    ProviderRequest,
+    Providers,
+    ResetReply,
+    Status,
+    ToggleReply,
+)
+from bot.contracts.errors import ErrorBody
 from bot.llm import LLMService
 from bot.redaction import mask_key, redact_secrets
+from bot.web.app_services import current_services
+from bot.web.chat_input import optional_json_object
+from bot.web.contracts import answer, document_of, parsed
 
 if TYPE_CHECKING:
-    from bot.web import AppServices
-
-EXTENSION = "djobea.admin"
-DEFAULT_ANALYTICS_WINDOW_S = 24 * 3600.0
-ACTOR_PATTERN = re.compile(r"^[A-Za-z0-9._@-]{1,40}$")
+    from bot.services import Services
 
 blueprint = Blueprint("admin_api", __name__)
 
 
-def init_app(app: Flask, services: AppServices) -> None:
-    """Register the admin API; it starts nothing (the scheduler runs in the clock process)."""
-    app.extensions[EXTENSION] = AdminSettings.from_env(services.env)
+def init_app(app: Flask, services: Services) -> None:
+    """Register the admin API; it starts nothing (the scheduler runs in the clock process). Its settings and
+    LLM service are ``services``'."""
     app.register_blueprint(blueprint)
 
 
 def admin_settings() -> AdminSettings:
-    return current_app.extensions[EXTENSION]
+    return current_services().admin_settings
 
 
 def _service() -> LLMService:
-    return current_app.extensions["djobea"].llm.service
+    return current_services().llm.service
+
+
+def _configured(service: LLMService) -> dict[str, list[str]]:
+    """The validation context of the admin models: the provider names a request may give."""
+    return {"providers": [d.name for d in service.deployments]}
 
 
 def _error(status: int, error: str, detail: str, **headers: str) -> Response:
-    response = jsonify(error=error, detail=detail)
-    response.status_code = status
+    response = answer(ErrorBody(error=error, detail=detail), status)
     response.headers.update(headers)
     return response
 
@@ -86,139 +110,82 @@ def require_admin(view: Callable[..., Any]) -> Callable[..., Any]:
     return guarded
 
 
-def _json_body(allowed: set[str]) -> dict[str, Any]:
-    """The request's JSON object (empty when no body); unknown fields and non-objects are 400."""
-    raw = request.get_data(cache=True)
-    if not raw.strip():
-        return {}
-    try:
-        body = request.get_json(force=True, silent=True)
-    except RecursionError:  # not covered by silent=True: JSON nested thousands deep
-        raise BadRequest("the body nests too deeply") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise BadRequest(f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
-    return body
-
-
-def _provider_field(body: dict[str, Any]) -> str | None:
-    provider = body.get("provider")
-    if provider is None:
-        return None
-    if not isinstance(provider, str):
-        raise BadRequest("provider: must be a string")
-    names = [d.name for d in _service().deployments]
-    if provider not in names:
-        raise BadRequest(f"provider: unknown provider {provider[:40]!r}; configured: {', '.join(names)}")
-    return provider
-
-
-def _actor(body: dict[str, Any]) -> str:
-    """Who acted, for provider_events: ``admin:<by>`` (``by`` names the person; default ``api``)."""
-    by = body.get("by", "api")
-    if not isinstance(by, str) or not ACTOR_PATTERN.match(by):
-        raise BadRequest("by: must be 1-40 characters among letters, digits and . _ @ -")
-    return f"admin:{by}"
-
-
-def _time_param(name: str, default: float) -> float:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        try:
-            parsed = datetime.fromisoformat(raw)
-        except ValueError:
-            raise BadRequest(f"{name}: expected Unix seconds or an ISO 8601 time, got {raw[:40]!r}") from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        value = parsed.timestamp()
-    if not math.isfinite(value) or abs(value) > 1e11:
-        raise BadRequest(f"{name}: out of range")
-    return value
-
-
 @blueprint.get("/api/llm/health")
+@contract(HEALTH)
 def health() -> Any:
     """Public: 200 while a provider can take requests, 503 when none can. Names no provider."""
     usable, total = usable_count(_service())
-    body = {"status": "ok" if usable else "unavailable", "usable_providers": usable, "providers": total}
-    return jsonify(body), 200 if usable else 503
+    body = Health(status="ok" if usable else "unavailable", usable_providers=usable, providers=total)
+    return answer(body, 200 if usable else 503)
 
 
 @blueprint.get("/api/llm/status")
+@contract(STATUS)
 @require_admin
 def status() -> Any:
-    return jsonify(provider_status(_service(), admin_settings()))
+    return answer(Status.model_validate(provider_status(_service(), admin_settings())))
 
 
 @blueprint.post("/api/llm/test")
+@contract(TEST)
 @require_admin
 def test_providers() -> Any:
-    body = _json_body({"provider", "by"})
-    provider = _provider_field(body)
-    actor = _actor(body).replace("admin:", "probe:admin:", 1)
     service = _service()
-    results = probe_providers(service, requested_probes(service, [provider] if provider else None), actor)
-    return jsonify(results=[r.as_dict() for r in results])
+    body = parsed(ProviderRequest, optional_json_object(), _configured(service))
+    probes = requested_probes(service, [body.provider] if body.provider else None)
+    results = probe_providers(service, probes, actor=f"probe:admin:{body.by}")
+    return answer(ProbeResults.model_validate({"results": [r.as_dict() for r in results]}))
 
 
 @blueprint.get("/api/llm/analytics")
+@contract(ANALYTICS)
 @require_admin
 def analytics() -> Any:
-    unknown = sorted(set(request.args) - {"since", "until", "bucket"})
-    if unknown:
-        raise BadRequest(f"unknown query parameter {unknown[0][:40]!r}; allowed: bucket, since, until")
-    until = _time_param("until", time.time())
-    since = _time_param("since", until - DEFAULT_ANALYTICS_WINDOW_S)
-    bucket = request.args.get("bucket", "hour")
-    if bucket not in BUCKETS:
-        raise BadRequest(f"bucket: must be one of {', '.join(BUCKETS)}, got {bucket[:20]!r}")
+    query = parsed(AnalyticsQuery, request.args.to_dict())
+    since, until = query.span(time.time())
     try:
-        window = TimeRange(since, until, BUCKETS[bucket])
-    except AnalyticsRangeError as exc:
+        window = TimeRange(since, until, BUCKETS[query.bucket])
+    except AnalyticsRangeError as exc:  # what JSON Schema cannot say: since before until, at most 2000 buckets
         raise BadRequest(str(exc)) from None
     service = _service()
     report = analytics_report(service.store, [d.name for d in service.deployments], window)
-    return jsonify({**report, "bucket": bucket})
+    return answer(Analytics.model_validate({**report, "bucket": query.bucket}))
 
 
 @blueprint.post("/api/llm/reset-failures")
+@contract(RESET)
 @require_admin
 def reset_failures() -> Any:
-    body = _json_body({"provider", "by"})
-    provider = _provider_field(body)
-    actor = _actor(body)
     service = _service()
-    names = [provider] if provider else [d.name for d in service.deployments]
+    body = parsed(ProviderRequest, optional_json_object(), _configured(service))
+    actor = f"admin:{body.by}"
+    names = [body.provider] if body.provider else [d.name for d in service.deployments]
     for name in names:
         service.health.reset(name, actor)
-    return jsonify(reset=names, actor=actor, providers=_states(service, names))
+    return answer(ResetReply.model_validate({"reset": names, "actor": actor, "providers": _states(service, names)}))
 
 
 @blueprint.post("/api/llm/providers/<name>/<action>")
+@contract(TOGGLE)
 @require_admin
 def enable_or_disable(name: str, action: str) -> Any:
-    if action not in ("enable", "disable"):
-        raise NotFound(f"no such action {action[:20]!r}: use enable or disable")
     service = _service()
-    if name not in [d.name for d in service.deployments]:
-        raise NotFound(f"no configured provider {name[:40]!r}")
-    actor = _actor(_json_body({"by"}))
+    try:
+        ProviderActionPath.parse({"action": action, "name": name}, _configured(service))
+    except ContractViolation as exc:
+        raise NotFound(str(exc)) from None
+    actor = f"admin:{parsed(ActorRequest, optional_json_object()).by}"
     service.health.set_disabled(name, action == "disable", actor)
-    return jsonify(actor=actor, providers=_states(service, [name]))
+    return answer(ToggleReply.model_validate({"actor": actor, "providers": _states(service, [name])}))
 
 
 @blueprint.get("/api/llm/providers")
+@contract(PROVIDERS)
 @require_admin
 def providers() -> Any:
     service = _service()
-    return jsonify(
-        providers=[
+    body = {
+        "providers": [
             {
                 "provider": d.name,
                 "family": d.family,
@@ -231,14 +198,17 @@ def providers() -> Any:
             }
             for d in service.deployments
         ],
-        left_out=dict(service.setup.left_out),
-        config=service.setup.source.name,
-    )
+        "left_out": dict(service.setup.left_out),
+        "config": service.setup.source.name,
+    }
+    return answer(Providers.model_validate(body))
 
 
 @blueprint.get("/api/openapi.json")
+@contract(OPENAPI)
 def openapi() -> Any:
-    return jsonify(openapi_document())
+    document = document_of(current_app, [d.name for d in _service().deployments])
+    return answer(OpenApiDocument.model_validate(document))
 
 
 def _states(service: LLMService, names: list[str]) -> list[dict[str, Any]]:

@@ -20,57 +20,51 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Flask, current_app, jsonify
+from flask import Blueprint, Flask, current_app
 
+from bot.contracts import contract
+from bot.contracts.chat import CHAT, ChatReply, ChatRequest
 from bot.conversation.engine import Turn, refused_for_its_content
 from bot.llm import AllProvidersFailed
-from bot.web.chat_input import (
-    MESSAGE_MAX_CHARS,
-    USER_MAX_CHARS,
-    chat_sessions,
-    client_address,
-    json_object,
-    session_of,
-    text_field,
-)
+from bot.web.app_services import current_services
+from bot.web.chat_input import chat_sessions, client_address, json_object, session_named
+from bot.web.contracts import answer, parsed
 from bot.web.limits import answer_refusals, model_gate
-from bot.web.webhooks import whatsapp_runtime
-from bot.whatsapp.runtime import EXTENSION_KEY, WhatsAppRuntime
+from bot.whatsapp.runtime import WhatsAppRuntime
 
 if TYPE_CHECKING:
-    from bot.web import AppServices
+    from bot.services import Services
 
 blueprint = Blueprint("chat_api", __name__)
 answer_refusals(blueprint)
 
 
-def init_app(app: Flask, services: AppServices) -> None:
-    whatsapp_runtime(app, services)
+def init_app(app: Flask, services: Services) -> None:
+    """Register the route; its WhatsApp runtime (engine, history) and sessions come from ``services``."""
     app.register_blueprint(blueprint)
 
 
 @blueprint.post("/webhook/chat")
+@contract(CHAT)
 def chat() -> Any:
-    body = json_object()
-    label = text_field(body, "user", USER_MAX_CHARS, required=False)
-    message = text_field(body, "message", MESSAGE_MAX_CHARS) or ""
-    session = session_of(body)
+    body = parsed(ChatRequest, json_object())
+    session = session_named(body.session)
     sessions = chat_sessions(current_app)
-    runtime: WhatsAppRuntime = current_app.extensions[EXTENSION_KEY]
+    runtime = current_services().whatsapp
     issued = None
     with model_gate(current_app).admitted("chat", client_address(), session.customer_id if session else None):
         if session is None:
-            issued = sessions.issue(label)
+            issued = sessions.issue(body.user)
             session = issued.session
         else:
             sessions.seen(session)
-        answer = _respond(runtime, Turn(customer_id=session.customer_id, text=message, channel="chat"))
+        reply = _respond(runtime, Turn(customer_id=session.customer_id, text=body.message, channel="chat"))
     if issued is not None:
-        answer["session"] = issued.token  # the one response that ever carries it
-    return jsonify(answer)
+        reply.session = issued.token  # the one response that ever carries it
+    return answer(reply)
 
 
-def _respond(runtime: WhatsAppRuntime, turn: Turn) -> dict[str, Any]:
+def _respond(runtime: WhatsAppRuntime, turn: Turn) -> ChatReply:
     try:
         decision = runtime.engine.respond(turn)
     except AllProvidersFailed as exc:
@@ -79,20 +73,22 @@ def _respond(runtime: WhatsAppRuntime, turn: Turn) -> dict[str, Any]:
         with runtime.store.immediate() as db:
             reply = runtime.engine.commit_unanswered(db, turn, language, refused=refused)
         conversation = runtime.history.find(turn.customer_id)
-        return {
-            "reply": reply,
-            "provider": None,
-            "conversation_id": conversation.id if conversation else None,
-            "language": language,
-            "holding": not refused,
-            "request": None,
-        }
+        return ChatReply(
+            reply=reply,
+            provider=None,
+            conversation_id=conversation.id if conversation else None,
+            language=language,
+            holding=not refused,
+            request=None,
+        )
     request_state = decision.request.known() | {"status": decision.request.status} if decision.request.started else None
-    return {
-        "reply": decision.reply,
-        "provider": decision.provider,
-        "conversation_id": decision.conversation_id,
-        "language": decision.language,
-        "holding": False,
-        "request": request_state,
-    }
+    return ChatReply.model_validate(
+        {
+            "reply": decision.reply,
+            "provider": decision.provider,
+            "conversation_id": decision.conversation_id,
+            "language": decision.language,
+            "holding": False,
+            "request": request_state,
+        }
+    )

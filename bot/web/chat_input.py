@@ -1,5 +1,6 @@
-"""What the web-chat routes read from a request: the JSON body, its text fields, the session credential and
-the client address the limits count. Bad input is a 400 and an unknown credential a 401, both before any
+"""What routes read from a request: the JSON body (of every route that takes one: the web chat's and the
+admin API's; what it must hold is its model's to say, ``bot.contracts``), the chat routes' session credential
+and the client address the limits count. Bad input is a 400 and an unknown credential a 401, both before any
 model is asked.
 
 The credential is the ``session`` field of the JSON body: the token ``POST /webhook/chat`` returned on a
@@ -9,26 +10,33 @@ leaves ``Authorization`` to the admin API's bearer token.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from flask import Flask, abort, current_app, request
 
-from bot.conversation.chat_sessions import TOKEN_MAX_CHARS, ChatSession, ChatSessions
-from bot.store import Store
+from bot.conversation.chat_sessions import ChatSession, ChatSessions
+from bot.web.app_services import services_of
 from bot.web.limits import client_key
-
-USER_MAX_CHARS = 128
-MESSAGE_MAX_CHARS = 4096
-SESSIONS_KEY = "djobea.chat_sessions"
 
 
 def json_object() -> dict[str, Any]:
-    """The request's JSON object, or 400 saying what is wrong with it."""
+    """The request's JSON object (Content-Type application/json required), or 400 saying what is wrong with it."""
     if not request.is_json:
         abort(400, description="expected Content-Type application/json")
+    return _parsed_object(force=False)
+
+
+def optional_json_object() -> dict[str, Any]:
+    """The JSON object of a request whose body is optional (the admin API's POST routes): ``{}`` without a
+    body, read as JSON whatever its Content-Type."""
+    if not request.get_data(cache=True).strip():
+        return {}
+    return _parsed_object(force=True)
+
+
+def _parsed_object(force: bool) -> dict[str, Any]:
     try:
-        body = request.get_json(silent=True)
+        body = request.get_json(force=force, silent=True)
     except RecursionError:  # not covered by silent=True: JSON nested thousands deep
         abort(400, description="the body nests too deeply")
     if not isinstance(body, dict):
@@ -36,26 +44,10 @@ def json_object() -> dict[str, Any]:
     return body
 
 
-def text_field(body: dict[str, Any], name: str, max_chars: int, required: bool = True) -> str | None:
-    value = body.get(name)
-    if value is None and not required:
+def session_named(token: str | None) -> ChatSession | None:
+    """The session a body's ``session`` token names; None without one; 401 for a token we never issued."""
+    if token is None:
         return None
-    if not isinstance(value, str) or not value.strip():
-        abort(400, description=f"'{name}' must be a non-empty string")
-    if len(value) > max_chars:
-        abort(400, description=f"'{name}' is longer than {max_chars} characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate ("\ud800"): JSON allows it, SQLite cannot store it
-        abort(400, description=f"'{name}' is not valid Unicode text (it holds a lone surrogate)")
-    return value.strip()
-
-
-def session_of(body: dict[str, Any]) -> ChatSession | None:
-    """The session the body's ``session`` token names; None without one; 401 for a token we never issued."""
-    if body.get("session") is None:
-        return None
-    token = text_field(body, "session", TOKEN_MAX_CHARS) or ""
     session = chat_sessions(current_app).find(token)
     if session is None:
         abort(
@@ -73,9 +65,5 @@ def client_address() -> str:
 
 
 def chat_sessions(app: Flask) -> ChatSessions:
-    """The app's ``ChatSessions``, built on first use (both chat routes share it)."""
-    sessions = app.extensions.get(SESSIONS_KEY)
-    if sessions is None:
-        store: Store = app.extensions["djobea"].store
-        sessions = app.extensions[SESSIONS_KEY] = ChatSessions(store, app.config.get("WHATSAPP_CLOCK", time.time))
-    return sessions
+    """The ``ChatSessions`` of the app's services (both chat routes share them)."""
+    return services_of(app).chat_sessions

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, make_response, render_template
 
 if TYPE_CHECKING:
-    from bot.web import AppServices
+    from bot.services import Services
 
 blueprint = Blueprint(
     "dashboard", __name__, template_folder="templates", static_folder="static", static_url_path="/admin/static"
@@ -33,6 +33,6 @@ def admin_page() -> Any:
     return response
 
 
-def init_app(app: Flask, services: AppServices) -> None:
+def init_app(app: Flask, services: Services) -> None:
     """Register the dashboard page and its static files."""
     app.register_blueprint(blueprint)

@@ -45,11 +45,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot.store import Store
 from bot.web.daily_spend import DAY_S, DailySpend
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +163,7 @@ class ModelGate:
                     db.execute("delete from rate_limit_windows where window_start < ?", [window - WINDOW_S])
         except sqlite3.Error as exc:
             log.warning("refused a %s request: the store cannot take a write (%s)", route, exc)
-            rollback_open_transaction(self.store)
+            self.store.close()  # a connection opened during the outage stays read-only: start afresh
             raise Refused(store_unavailable()) from exc
         if refusal is not None:
             raise Refused(refusal)
@@ -198,14 +203,14 @@ def client_key(address: str | None) -> str:
     return str(ip)
 
 
-def rollback_open_transaction(store: Store) -> None:
-    """SQLite rolls a transaction back by itself after a full disk or an I/O error, but not after every failure
-    (a COMMIT refused with SQLITE_BUSY stays open), and then each later BEGIN on this thread's connection would
-    fail too: roll back whatever is left, so the thread recovers with the store."""
-    with contextlib.suppress(sqlite3.Error):
-        conn = store.db.conn
-        if conn.in_transaction:
-            conn.rollback()
+def init_app(app: Flask, services: Services) -> None:
+    """Install the limits on ``app``: this process's ``ModelGate`` and, for TRUSTED_PROXY_HOPS, ProxyFix."""
+    settings = services.limit_settings
+    app.extensions[EXTENSION_KEY] = ModelGate(services.store, settings, services.clock)
+    if settings.trusted_proxy_hops:
+        # The client address is the one the nearest trusted proxy saw; nothing else of X-Forwarded-* is taken.
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=0, x_host=0, x_port=0, x_prefix=0)  # type: ignore[method-assign]
 
 
 def model_gate(app: Flask) -> ModelGate:
@@ -232,7 +237,7 @@ def answer_refusals(blueprint: Blueprint) -> None:
     @blueprint.errorhandler(sqlite3.Error)
     def _store_error(error: sqlite3.Error) -> Response:
         log.warning("answered 503: the store failed during the request (%s)", error)
-        rollback_open_transaction(model_gate(current_app).store)
+        model_gate(current_app).store.close()  # also ends a transaction a failed COMMIT left open
         return refusal_response(store_unavailable())
 
 

@@ -13,45 +13,42 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Flask, abort, current_app, jsonify
+from flask import Blueprint, Flask, current_app
 
-from bot.web.chat_input import MESSAGE_MAX_CHARS, USER_MAX_CHARS, client_address, json_object, session_of, text_field
+from bot.contracts import contract
+from bot.contracts.chat import SUGGESTIONS, SuggestionsReply, SuggestionsRequest
+from bot.web.app_services import current_services
+from bot.web.chat_input import client_address, json_object, session_named
+from bot.web.contracts import answer, parsed
 from bot.web.limits import answer_refusals, model_gate
-from bot.web.webhooks import whatsapp_runtime
-from bot.whatsapp.runtime import EXTENSION_KEY, WhatsAppRuntime
 
 if TYPE_CHECKING:
-    from bot.web import AppServices
+    from bot.services import Services
 
 blueprint = Blueprint("suggestions_api", __name__)
 answer_refusals(blueprint)
 
 
-def init_app(app: Flask, services: AppServices) -> None:
-    whatsapp_runtime(app, services)
+def init_app(app: Flask, services: Services) -> None:
+    """Register the route; its suggestion writer comes from ``services``' WhatsApp runtime."""
     app.register_blueprint(blueprint)
 
 
 @blueprint.post("/api/ai-suggestions/generate")
+@contract(SUGGESTIONS)
 def generate() -> Any:
-    body = json_object()
-    text_field(body, "user", USER_MAX_CHARS, required=False)  # checked like on /webhook/chat, used for nothing
-    message = text_field(body, "message", MESSAGE_MAX_CHARS, required=False)
-    session = session_of(body)
-    if session is None and message is None:
-        abort(
-            400,
-            description="give 'session' (the token POST /webhook/chat returned) or 'message', or both; "
-            "'user' alone names no conversation",
-        )
-    runtime: WhatsAppRuntime = current_app.extensions[EXTENSION_KEY]
+    body = parsed(SuggestionsRequest, json_object())  # 'user' is checked as on /webhook/chat, used for nothing
+    session = session_named(body.session)
+    runtime = current_services().whatsapp
     customer_id = session.customer_id if session else None
     with model_gate(current_app).admitted("suggestions", client_address(), customer_id):
-        result = runtime.suggestions.generate(customer_id, message)
-    return jsonify(
-        suggestions=result.items,
-        language=result.language,
-        provider=result.provider,
-        fallback=result.fallback,
-        conversation_id=result.conversation_id,
+        result = runtime.suggestions.generate(customer_id, body.message)
+    return answer(
+        SuggestionsReply(
+            suggestions=result.items,
+            language=result.language,
+            provider=result.provider,
+            fallback=result.fallback,
+            conversation_id=result.conversation_id,
+        )
     )

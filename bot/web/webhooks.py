@@ -12,64 +12,55 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, Flask, Response, abort, current_app, request
+from flask import Blueprint, Flask, Response, abort, request
 from werkzeug.exceptions import HTTPException
 
 from bot.messaging.twilio_gateway import ERROR_REASONS
+from bot.web.app_services import current_services
 from bot.web.errors import json_http_error
-from bot.whatsapp.runtime import (
-    EXTENSION_KEY,
-    STATUS_CALLBACK_PATH,
-    WhatsAppRuntime,
-    build_whatsapp_runtime,
-    runtime_for,
-)
+from bot.whatsapp.runtime import STATUS_CALLBACK_PATH, WhatsAppRuntime
 from bot.whatsapp.signatures import SignatureRefused, signed_url, verify_signature
 from bot.whatsapp.twilio_form import MalformedWebhook, inbound_from_twilio_form, twilio_message_sid
 
 if TYPE_CHECKING:
-    from bot.web import AppServices
+    from bot.services import Services
 
 log = logging.getLogger(__name__)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 SQLITE_MAX_INTEGER = 2**63 - 1
 FORM_TYPE = "application/x-www-form-urlencoded"
+RETRY_AFTER_S = 30  # on a 503: Twilio retries only with connection overrides (see README, Deploying)
 
 blueprint = Blueprint("whatsapp_webhooks", __name__)
 
 
-def whatsapp_runtime(app: Flask, services: AppServices) -> WhatsAppRuntime:
-    """The WhatsApp runtime of this app, built on first use (the three areas of this side share it)."""
-    return runtime_for(
-        app.extensions,
-        lambda: build_whatsapp_runtime(
-            services.store,
-            services.llm.service,
-            services.env,
-            sandbox=services.llm.sandbox,
-            clock=app.config.get("WHATSAPP_CLOCK", time.time),
-            sleep=app.config.get("WHATSAPP_SLEEP", time.sleep),
-        ),
-    )
-
-
-def init_app(app: Flask, services: AppServices) -> None:
+def init_app(app: Flask, services: Services) -> None:
     """Register the webhooks and start this process's background workers (WHATSAPP_WORKER_THREADS)."""
-    runtime = whatsapp_runtime(app, services)
+    runtime = services.whatsapp
     app.register_blueprint(blueprint)
     runtime.start_workers()
 
 
 def _runtime() -> WhatsAppRuntime:
-    return current_app.extensions[EXTENSION_KEY]
+    return current_services().whatsapp
 
 
 def _twiml(status: int = 200) -> Response:
-    return Response(EMPTY_TWIML, status=status, mimetype="text/xml")
+    response = Response(EMPTY_TWIML, status=status, mimetype="text/xml")
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
+def _store_failed(runtime: WhatsAppRuntime, what: str) -> Response:
+    """503 so that Twilio delivers again; this thread's connection is dropped, since one opened while the file
+    could not be written stays read-only after the outage."""
+    log.exception("could not store %s", what)
+    runtime.store.close()
+    return _twiml(503)
 
 
 def _verify_twilio(runtime: WhatsAppRuntime) -> str:
@@ -94,9 +85,8 @@ def whatsapp_inbound() -> Response:
         abort(400, description=str(exc))
     try:
         _, created = runtime.queue.enqueue(message)
-    except sqlite3.Error:
-        log.exception("could not store inbound message %s", message.message_sid)
-        return _twiml(503)  # not stored: Twilio's retry will bring it again
+    except sqlite3.Error:  # not stored: Twilio's retry will bring it again
+        return _store_failed(runtime, f"inbound message {message.message_sid}")
     if created:
         runtime.wake_workers()
     return _twiml()
@@ -127,8 +117,7 @@ def twilio_status() -> Response:
     try:
         recorded = runtime.outbox.record_status(sid, status, code, reason, outbound_id)
     except sqlite3.Error:
-        log.exception("could not record status of %s", sid)
-        return _twiml(503)
+        return _store_failed(runtime, f"the status of {sid}")
     if not recorded:
         log.warning("status callback for unknown message %s (%s)", sid, status)
     return Response(status=204)

@@ -1,8 +1,8 @@
 """``WhatsAppRuntime``: the objects of the WhatsApp area for one process, built once from settings.
 
-The web areas (webhooks, chat, suggestions), ``python -m bot chat`` and ``python -m bot worker`` all
-use the same pieces; none of them holds shared state (that is in the store), so any number of
-processes may build one.
+The composition root (``bot.services``) builds it for the web areas (webhooks, chat, suggestions),
+``python -m bot chat`` and ``python -m bot worker`` alike; none of its pieces holds shared state (that is
+in the store), so any number of processes may build one.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from bot.conversation.engine import ConversationEngine
 from bot.conversation.history import ConversationHistory
@@ -27,13 +26,9 @@ from bot.store import Store
 from bot.whatsapp.settings import WhatsAppSettings
 from bot.whatsapp.worker import ConversationWorker, WorkerPool
 
-if TYPE_CHECKING:
-    from bot.sandbox.emulator import ProviderEmulator
-
 log = logging.getLogger(__name__)
 
 STATUS_CALLBACK_PATH = "/webhook/twilio/status"
-EXTENSION_KEY = "djobea.whatsapp"
 
 
 @dataclass
@@ -71,20 +66,13 @@ class WhatsAppRuntime:
 def build_whatsapp_runtime(
     store: Store,
     llm: LLMService,
-    env: Mapping[str, str],
+    settings: WhatsAppSettings,
     *,
-    sandbox: ProviderEmulator | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     send_policy: SendPolicy | None = None,
 ) -> WhatsAppRuntime:
-    """Wire the area together. ``sandbox``: the provider emulator this process runs when no key is set,
-    which is taught to answer like a model would for our prompts (see ``bot.sandbox.scripted_model``)."""
-    settings = WhatsAppSettings.from_env(env)
-    if sandbox is not None:
-        from bot.sandbox.scripted_model import djobea_model_reply
-
-        sandbox.set_responder(None, djobea_model_reply)
+    """Wire the area together (called by ``bot.services``, which parsed ``settings``)."""
     gateway = twilio_gateway(settings)
     if gateway is None:
         log.warning(
@@ -126,12 +114,12 @@ def twilio_gateway(settings: WhatsAppSettings) -> TwilioGateway | None:
     )
 
 
-def admin_whatsapp_sender(env: Mapping[str, str], admin_number: str | None) -> Callable[[str], None] | None:
+def admin_whatsapp_sender(settings: WhatsAppSettings, admin_number: str | None) -> Callable[[str], None] | None:
     """A ``send_admin_whatsapp(text)`` for admin alerts, or None without Twilio credentials or a number.
 
     It raises when Twilio does not accept the message, so the alert sinks retry it later.
     """
-    gateway = twilio_gateway(WhatsAppSettings.from_env(env))
+    gateway = twilio_gateway(settings)
     if not (admin_number and gateway):
         return None
 
@@ -141,11 +129,3 @@ def admin_whatsapp_sender(env: Mapping[str, str], admin_number: str | None) -> C
             raise RuntimeError(f"Twilio did not accept the admin alert: {outcome.reason or outcome.kind.value}")
 
     return send
-
-
-def runtime_for(extensions: dict[str, Any], build: Callable[[], WhatsAppRuntime]) -> WhatsAppRuntime:
-    """The runtime kept in an app's ``extensions`` (built on first use), shared by the web areas."""
-    runtime = extensions.get(EXTENSION_KEY)
-    if runtime is None:
-        runtime = extensions[EXTENSION_KEY] = build()
-    return runtime

@@ -17,7 +17,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from bot.web import AppServices, create_app, services_of
+from bot.services import Services
+from bot.web import create_app, services_of
 from tests.conftest import write_router_config
 
 TOKEN = "admin-token-for-tests-0123456789"
@@ -58,7 +59,7 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def services(app: Flask) -> AppServices:
+def services(app: Flask) -> Services:
     return services_of(app)
 
 

@@ -13,14 +13,14 @@ from bot.admin.alerts import AlertDispatcher
 from bot.admin.scheduler import alert_dispatcher
 from bot.admin.settings import AdminSettings
 from bot.llm import AllProvidersFailed
+from bot.services import Services
 from bot.store import Store
-from bot.web import AppServices
 from tests.admin.conftest import AlertReceiver
 
 CHAT = [{"role": "user", "content": "Ma porte ne ferme plus"}]
 
 
-def ask(services: AppServices) -> str | None:
+def ask(services: Services) -> str | None:
     try:
         return services.llm.service.complete(CHAT).provider
     except AllProvidersFailed:
@@ -37,7 +37,7 @@ def kinds(receiver: AlertReceiver) -> list[tuple[str, str | None]]:
 
 
 def test_alerts_are_sent_once_per_transition(
-    services: AppServices, emulator, alert_receiver: AlertReceiver, settings: AdminSettings
+    services: Services, emulator, alert_receiver: AlertReceiver, settings: AdminSettings
 ) -> None:
     whatsapp: list[str] = []
     alerts = alert_dispatcher(services.llm.service, settings, whatsapp.append)
@@ -67,7 +67,7 @@ def test_alerts_are_sent_once_per_transition(
 
 
 def test_all_down_and_all_recovered(
-    services: AppServices, emulator, alert_receiver: AlertReceiver, settings: AdminSettings
+    services: Services, emulator, alert_receiver: AlertReceiver, settings: AdminSettings
 ) -> None:
     alerts = alert_dispatcher(services.llm.service, settings)
     for provider in ("claude", "gemini", "openai"):
@@ -94,7 +94,7 @@ def test_all_down_and_all_recovered(
 
 
 def test_two_processes_never_send_an_alert_twice(
-    services: AppServices, emulator, alert_receiver: AlertReceiver, settings: AdminSettings, tmp_path: Path
+    services: Services, emulator, alert_receiver: AlertReceiver, settings: AdminSettings, tmp_path: Path
 ) -> None:
     emulator.set_fault("claude", "credit_exhausted")
     ask(services)
@@ -121,7 +121,7 @@ def test_two_processes_never_send_an_alert_twice(
 
 
 def test_a_failed_webhook_is_retried_without_repeating_the_other_sinks(
-    services: AppServices, emulator, alert_receiver: AlertReceiver, settings: AdminSettings, caplog
+    services: Services, emulator, alert_receiver: AlertReceiver, settings: AdminSettings, caplog
 ) -> None:
     now = [1_000.0]
     whatsapp: list[str] = []
@@ -141,7 +141,7 @@ def test_a_failed_webhook_is_retried_without_repeating_the_other_sinks(
     assert len([r for r in caplog.records if r.getMessage().startswith("ALERT benched")]) == 1
 
 
-def test_whatsapp_is_skipped_with_a_log_line_when_no_sender_is_wired(services: AppServices, emulator, caplog) -> None:
+def test_whatsapp_is_skipped_with_a_log_line_when_no_sender_is_wired(services: Services, emulator, caplog) -> None:
     alerts = alert_dispatcher(services.llm.service, AdminSettings(admin_whatsapp_number="+237600000000"))
     emulator.set_fault("claude", "credit_exhausted")
     ask(services)

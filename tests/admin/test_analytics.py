@@ -13,18 +13,18 @@ from bot.admin.analytics import TimeRange, analytics_report
 from bot.llm import AllProvidersFailed, load_router_config
 from bot.llm.error_kinds import Classified, ErrorKind
 from bot.llm.health import ProviderHealth
-from bot.web import AppServices
+from bot.services import Services
 from tests.admin.conftest import AUTH
 
 
-def ask(services: AppServices, text: str, purpose: str = "chat") -> str | None:
+def ask(services: Services, text: str, purpose: str = "chat") -> str | None:
     try:
         return services.llm.service.complete([{"role": "user", "content": text}], purpose=purpose).provider
     except AllProvidersFailed:
         return None
 
 
-def test_analytics_equal_what_the_providers_received(client: FlaskClient, services: AppServices, emulator) -> None:
+def test_analytics_equal_what_the_providers_received(client: FlaskClient, services: Services, emulator) -> None:
     ask(services, "un")  # claude answers
     emulator.set_fault("claude", "server_error", times=1)  # fails once, its quick retry answers
     ask(services, "deux")
@@ -62,7 +62,7 @@ def test_analytics_equal_what_the_providers_received(client: FlaskClient, servic
     assert series == {name: emulator.call_count(name) for name in ("claude", "gemini", "openai")}
 
 
-def test_probe_tokens_are_reported_per_day(client: FlaskClient, services: AppServices, emulator) -> None:
+def test_probe_tokens_are_reported_per_day(client: FlaskClient, services: Services, emulator) -> None:
     ask(services, "une vraie question de client")
 
     assert client.post("/api/llm/test", headers=AUTH).status_code == 200
@@ -94,7 +94,7 @@ def test_time_spent_benched_comes_from_the_events(store, provider_env) -> None:
     assert later["providers"][0]["benched_seconds"] == 100.0  # benched before the window began
 
 
-def test_analytics_accept_iso_times_and_buckets(client: FlaskClient, services: AppServices) -> None:
+def test_analytics_accept_iso_times_and_buckets(client: FlaskClient, services: Services) -> None:
     ask(services, "bonjour")
     since = datetime.fromtimestamp(time.time() - 3 * 86400, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     response = client.get(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from bot.web import AppServices
+from bot.services import Services
 from tests.admin.conftest import TOKEN
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -46,7 +46,7 @@ def render(url: str, profile: Path) -> str:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_dashboard_shows_cards_and_charts_from_the_api(
-    live_server: str, services: AppServices, emulator, tmp_path: Path
+    live_server: str, services: Services, emulator, tmp_path: Path
 ) -> None:
     services.llm.service.complete(CHAT)  # claude answers
     emulator.set_fault("claude", "credit_exhausted")

@@ -11,14 +11,15 @@ from flask.testing import FlaskClient
 
 from bot.admin.selftest import run_scheduled_selftest
 from bot.admin.settings import AdminSettings
-from bot.web import AppServices
+from bot.llm import LLMService
+from bot.services import Services
 from tests.admin.conftest import AUTH, BOT_COMMAND, REPO_ROOT, process_env
 
 CHAT = [{"role": "user", "content": "Il y a une fuite sous l'évier"}]
 
 
 def test_reset_is_seen_by_a_second_process(
-    client: FlaskClient, services: AppServices, emulator, admin_env: dict[str, str], tmp_path: Path
+    client: FlaskClient, services: Services, emulator, admin_env: dict[str, str], tmp_path: Path
 ) -> None:
     emulator.set_fault("claude", "credit_exhausted", times=1)
     assert services.llm.service.complete(CHAT).provider == "gemini"
@@ -45,7 +46,7 @@ def test_reset_is_seen_by_a_second_process(
     assert event["at"] >= time.time() - 60
 
 
-def test_reset_all_leaves_disabled_providers_disabled(client: FlaskClient, services: AppServices, emulator) -> None:
+def test_reset_all_leaves_disabled_providers_disabled(client: FlaskClient, services: Services, emulator) -> None:
     emulator.set_fault("claude", "auth_failed")
     services.llm.service.complete(CHAT)
     client.post("/api/llm/providers/openai/disable", headers=AUTH)
@@ -81,7 +82,7 @@ def test_test_route_probes_one_provider_with_a_tiny_prompt(client: FlaskClient, 
 
 
 def test_a_passing_probe_unbenches_and_a_failing_one_says_why(
-    client: FlaskClient, services: AppServices, emulator
+    client: FlaskClient, services: Services, emulator
 ) -> None:
     emulator.set_fault("claude", "credit_exhausted")
     services.llm.service.complete(CHAT)
@@ -101,9 +102,7 @@ def test_a_passing_probe_unbenches_and_a_failing_one_says_why(
     assert actors == ["traffic", "probe:admin:bob"]
 
 
-def test_scheduled_selftest_recovers_benched_providers_and_leaves_busy_ones_alone(
-    services: AppServices, emulator
-) -> None:
+def test_scheduled_selftest_recovers_benched_providers_and_leaves_busy_ones_alone(services: Services, emulator) -> None:
     service = services.llm.service
     emulator.set_fault("claude", "credit_exhausted")
     service.complete(CHAT)  # claude benched, gemini answered: gemini is busy, openai never called
@@ -130,7 +129,7 @@ def test_scheduled_selftest_recovers_benched_providers_and_leaves_busy_ones_alon
 
 
 def test_scheduled_selftest_skips_disabled_and_still_cooling_providers(
-    client: FlaskClient, services: AppServices, emulator
+    client: FlaskClient, services: Services, emulator
 ) -> None:
     service = services.llm.service
     emulator.set_fault("claude", "rate_limited", retry_after=300, times=1)
@@ -142,6 +141,12 @@ def test_scheduled_selftest_skips_disabled_and_still_cooling_providers(
 
     assert [(r.provider, r.why) for r in results] == [("gemini", "idle")]
     assert emulator.call_count("claude") == emulator.call_count("openai") == 0
-    later = run_scheduled_selftest(service, AdminSettings(idle_probe_after_s=0), clock=lambda: time.time() + 400)
-    assert sorted(r.provider for r in later) == ["claude", "gemini"]
-    assert [r.why for r in later if r.provider == "claude"] == ["cooldown_over"]
+
+    def later() -> float:
+        return time.time() + 400
+
+    # The scheduler and the provider health of that later time (the probe lease is claimed on the health's clock).
+    later_service = LLMService(service.setup, service.store, later)
+    results = run_scheduled_selftest(later_service, AdminSettings(idle_probe_after_s=0), clock=later)
+    assert sorted(r.provider for r in results) == ["claude", "gemini"]
+    assert [(r.why, r.state_after) for r in results if r.provider == "claude"] == [("cooldown_over", "healthy")]

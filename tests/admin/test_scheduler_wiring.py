@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.admin.scheduler import alert_dispatcher
 from bot.admin.settings import AdminSettings
-from bot.cli.serve import scheduler_extras, scheduler_for
+from bot.cli.serve import scheduler_for
 from bot.web import services_of
 
 ADMIN_NUMBER = "+237600000001"
@@ -25,7 +25,7 @@ def test_scheduler_resumes_stuck_inbound_messages(make_app) -> None:
 def test_benched_alert_reaches_the_admin_whatsapp_through_twilio(make_app, emulator) -> None:
     emulator.twilio.set_credentials(TWILIO["TWILIO_ACCOUNT_SID"], TWILIO["TWILIO_AUTH_TOKEN"])
     services = services_of(make_app({**TWILIO, "TWILIO_API_BASE": emulator.base_url}))
-    sender = scheduler_extras(services).send_admin_whatsapp
+    sender = services.send_admin_whatsapp
     assert sender is not None
     alerts = alert_dispatcher(services.llm.service, AdminSettings.from_env(services.env), sender)
     emulator.set_fault("claude", "credit_exhausted")
@@ -40,4 +40,4 @@ def test_benched_alert_reaches_the_admin_whatsapp_through_twilio(make_app, emula
 
 def test_no_whatsapp_sender_without_twilio_credentials(make_app) -> None:
     services = services_of(make_app({"ADMIN_WHATSAPP_NUMBER": ADMIN_NUMBER}))
-    assert scheduler_extras(services).send_admin_whatsapp is None
+    assert services.send_admin_whatsapp is None

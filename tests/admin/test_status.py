@@ -8,7 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from bot.llm import AllProvidersFailed
-from bot.web import AppServices
+from bot.services import Services
 from tests.admin.conftest import AUTH, TOKEN
 
 CHAT = [{"role": "user", "content": "Mon chauffe-eau ne chauffe plus"}]
@@ -18,7 +18,7 @@ def by_name(status: dict) -> dict[str, dict]:
     return {p["provider"]: p for p in status["providers"]}
 
 
-def test_status_after_scripted_faults(client: FlaskClient, services: AppServices, emulator) -> None:
+def test_status_after_scripted_faults(client: FlaskClient, services: Services, emulator) -> None:
     emulator.set_fault("claude", "credit_exhausted")
     emulator.set_fault("gemini", "rate_limited", retry_after=120)
     before = time.time()
@@ -52,7 +52,7 @@ def test_status_after_scripted_faults(client: FlaskClient, services: AppServices
     assert openai["last_hour"]["latency_ms"]["p50"] > 0
 
 
-def test_status_shows_when_the_next_probe_comes(client: FlaskClient, services: AppServices, emulator) -> None:
+def test_status_shows_when_the_next_probe_comes(client: FlaskClient, services: Services, emulator) -> None:
     emulator.set_fault("claude", "auth_failed")
     services.llm.service.complete(CHAT)
     services.store.db["scheduler_runs"].insert({"job": "selftest", "last_started_at": time.time(), "runs": 1})
@@ -66,7 +66,7 @@ def test_status_shows_when_the_next_probe_comes(client: FlaskClient, services: A
     assert status["scheduler"]["selftest"]["runs"] == 1
 
 
-def test_health_is_503_when_no_provider_is_usable(client: FlaskClient, services: AppServices, emulator) -> None:
+def test_health_is_503_when_no_provider_is_usable(client: FlaskClient, services: Services, emulator) -> None:
     for provider in ("claude", "gemini", "openai"):
         emulator.set_fault(provider, "credit_exhausted")
 
@@ -79,7 +79,7 @@ def test_health_is_503_when_no_provider_is_usable(client: FlaskClient, services:
     assert client.get("/api/llm/status", headers=AUTH).json["next_provider"] is None
 
 
-def test_disable_and_enable_by_hand(client: FlaskClient, services: AppServices, emulator) -> None:
+def test_disable_and_enable_by_hand(client: FlaskClient, services: Services, emulator) -> None:
     response = client.post("/api/llm/providers/claude/disable", headers=AUTH, json={"by": "alice"})
 
     assert response.status_code == 200

@@ -19,8 +19,8 @@ from werkzeug.serving import make_server
 
 from bot.sandbox import ProviderEmulator
 from bot.sandbox.scripted_model import djobea_model_reply
-from bot.web import create_app
-from bot.whatsapp.runtime import EXTENSION_KEY, WhatsAppRuntime
+from bot.web import create_app, services_of
+from bot.whatsapp.runtime import WhatsAppRuntime
 from tests.conftest import write_router_config
 from tests.timekeeping import FakeClock, wait_until  # noqa: F401  (re-exported to the WhatsApp tests)
 
@@ -114,7 +114,7 @@ def make_harness(
                 "WHATSAPP_SLEEP": sleeps.append,
             }
         )
-        harness = Harness(app, app.test_client(), app.extensions[EXTENSION_KEY], emulator, clock, sleeps)
+        harness = Harness(app, app.test_client(), services_of(app).whatsapp, emulator, clock, sleeps)
         built.append(harness)
         return harness
 

@@ -28,10 +28,9 @@ import pytest
 
 from bot.conversation.fixed_replies import HOLDING_REPLY
 from bot.sandbox.scripted_model import djobea_model_reply
-from bot.web import create_app
+from bot.web import create_app, services_of
 from bot.web.daily_spend import DailySpend
 from bot.web.limits import LimitSettings, LimitSettingsError
-from bot.whatsapp.runtime import EXTENSION_KEY
 from tests.conftest import write_router_config
 from tests.whatsapp.conftest import ACCOUNT_SID, AUTH_TOKEN, CUSTOMER, FakeClock, Harness, twilio_env
 from tests.whatsapp.test_chat_and_suggestions import Visitor, customer_of, suggest
@@ -210,7 +209,7 @@ def harness_on_small_disk(small_disk: SmallDisk, emulator, provider_env, tmp_pat
             "WHATSAPP_CLOCK": FakeClock(),
         }
     )
-    harness = Harness(app, app.test_client(), app.extensions[EXTENSION_KEY], emulator, FakeClock())
+    harness = Harness(app, app.test_client(), services_of(app).whatsapp, emulator, FakeClock())
     # An empty WAL: the next commit has to grow a file, as on a disk that filled up since the last checkpoint.
     harness.runtime.store.db.execute("pragma wal_checkpoint(TRUNCATE)")
     yield harness

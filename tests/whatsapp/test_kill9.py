@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli.services import open_services
 from bot.inbound import InboundMessage, InboundQueue
 from bot.sandbox import ProviderEmulator
 from bot.sandbox.scripted_model import djobea_model_reply
+from bot.services import open_services
 from bot.store import Store
-from bot.whatsapp.runtime import WhatsAppRuntime, build_whatsapp_runtime
+from bot.whatsapp.runtime import WhatsAppRuntime
 from tests.whatsapp.conftest import ACCOUNT_SID, AUTH_TOKEN, CUSTOMER, twilio_env, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,10 +125,10 @@ def live_worker(worker_env: dict[str, str]) -> Iterator[WhatsAppRuntime]:
     """Worker threads in this process, assembled as ``python -m bot worker`` assembles its own: the live
     worker beside the subprocess (a gunicorn process's threads), without paying for a second import."""
     services = open_services(worker_env)
-    runtime = build_whatsapp_runtime(services.store, services.llm.service, services.env)
+    runtime = services.whatsapp
     yield runtime
     runtime.stop_workers()
-    services.llm.close()
+    services.close()
 
 
 @pytest.mark.slow
