@@ -33,6 +33,10 @@ ADMIN_ERRORS = {
     401: error("missing or wrong bearer token"),
     403: error("ADMIN_API_TOKEN is not configured: the admin API is disabled"),
 }
+# Any route, when the database refuses (disk full, read-only file): the app's sqlite3.Error handler in bot.web.
+STORE_UNAVAILABLE = {
+    503: Reply(ErrorBody, "the database cannot take this request now (disk full, read-only file)", retry_after=True)
+}
 # Flask answers a body over MAX_CONTENT_LENGTH (256 KiB) before the route runs.
 TOO_LARGE = {413: error("the body is larger than 256 KiB")}
 # Refused before any model is asked (bot.web.limits); a store failure later in the request is a 503 too.

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from bot.contracts import PROVIDER_NAME, Operation
-from bot.contracts.errors import ADMIN_ERRORS
+from bot.contracts.errors import ADMIN_ERRORS, STORE_UNAVAILABLE
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 PROVIDER_NAME_REF = {"$ref": REF_TEMPLATE.format(model="ProviderName")}
@@ -88,7 +88,8 @@ def _operation(operation: Operation, operation_id: str, refs: dict) -> dict[str,
             "required": operation.body_required,
             "content": {"application/json": {"schema": refs[(operation.body, "validation")]}},
         }
-    responses = {**operation.responses, **(ADMIN_ERRORS if operation.admin else {})}
+    # A route's own 503 (health, the limits' refusals) says more than the store's, so it wins.
+    responses = {**STORE_UNAVAILABLE, **operation.responses, **(ADMIN_ERRORS if operation.admin else {})}
     document["responses"] = {
         str(status): {
             "description": reply.description,

@@ -421,3 +421,35 @@ def test_the_days_spend_follows_the_window_as_it_moves(store) -> None:
         observed.append(spend.last_24h())
         assert observed[-1] == pytest.approx(full_sum())
     assert observed[0] == pytest.approx(2.0) and observed[-1] < observed[0]
+
+
+ADMIN_TOKEN = "admin-token-of-thirty-two-chars!"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/llm/reset-failures", {}),
+        ("/api/llm/providers/openai/disable", {}),
+    ],
+)
+def test_admin_writes_on_an_immutable_database_are_503_never_500(
+    make_harness: Callable[..., Harness], path: str, body: dict
+) -> None:
+    """Attack run finding: admin routes that write answered 500 with a traceback when the store refused."""
+    harness = make_harness(ADMIN_API_TOKEN=ADMIN_TOKEN)
+    files = [harness.runtime.store.path, harness.runtime.store.path.with_name("bot.db-wal")]
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", *map(str, files)]).returncode != 0:
+        pytest.skip("chattr cannot make the database immutable here")
+    try:
+        response = harness.client.post(path, json=body, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        webhook = harness.whatsapp("Bonjour")
+    finally:
+        subprocess.run(["chattr", "-i", *map(str, files)], check=False)
+
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    assert webhook.status_code == 503 and webhook.headers["Retry-After"]  # Twilio is asked to come back
+    # Once the disk is writable again the same thread writes again (its read-only connection was dropped).
+    again = harness.client.post(path, json=body, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert again.status_code == 200
+    assert harness.whatsapp("Bonjour").status_code == 200
