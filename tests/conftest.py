@@ -19,15 +19,12 @@ for _name in ("ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY"):
     os.environ.pop(_name, None)
 
 import pytest  # noqa: E402
-import yaml  # noqa: E402
 
 from bot.llm import LLMService, load_router_config  # noqa: E402
-from bot.llm.router_config import DEFAULT_CONFIG_PATH  # noqa: E402
 from bot.sandbox import ProviderEmulator  # noqa: E402
 from bot.store import Store  # noqa: E402
 from tests.published_contract import WATCH  # noqa: E402
-
-PROVIDERS = ("claude", "gemini", "openai")
+from tests.support import provider_env_for, write_router_config  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -53,18 +50,6 @@ def emulator(session_emulator: ProviderEmulator) -> Iterator[ProviderEmulator]:
     session_emulator.reset()
 
 
-def provider_env_for(emulator: ProviderEmulator) -> dict[str, str]:
-    """Keys and base URLs pointing every provider at ``emulator`` (as the real variables would)."""
-    return {
-        "ANTHROPIC_API_KEY": "sk-ant-test-claude-0001",
-        "ANTHROPIC_API_BASE": emulator.api_base("claude"),
-        "GEMINI_API_KEY": "gemini-test-key-0002",
-        "GEMINI_API_BASE": emulator.api_base("gemini"),
-        "OPENAI_API_KEY": "sk-test-openai-key-0003",
-        "OPENAI_API_BASE": emulator.api_base("openai"),
-    }
-
-
 @pytest.fixture
 def provider_env(emulator: ProviderEmulator) -> dict[str, str]:
     return provider_env_for(emulator)
@@ -73,18 +58,6 @@ def provider_env(emulator: ProviderEmulator) -> dict[str, str]:
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     return Store(tmp_path / "bot.db")
-
-
-def write_router_config(directory: Path, timeout_s: float | None = None, **djobea: Any) -> Path:
-    """The shipped config with test overrides: per-attempt timeouts and ``djobea:`` policy knobs."""
-    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
-    if timeout_s is not None:
-        for entry in config["model_list"]:
-            entry["litellm_params"]["timeout"] = timeout_s
-    config["djobea"].update(djobea)
-    path = directory / "providers.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return path
 
 
 @pytest.fixture

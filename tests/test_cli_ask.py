@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import provider_env_for
+from tests.support import provider_env_for
 
 REPO = Path(__file__).resolve().parents[1]
 KEY_VARIABLES = ("ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY")

@@ -19,7 +19,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from bot.services import Services
 from bot.web import create_app, services_of
-from tests.conftest import write_router_config
+from tests.support import write_router_config
 
 TOKEN = "admin-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -24,8 +24,7 @@ from bot.services import Services
 from bot.web import create_app, http_metrics, services_of
 from bot.whatsapp.runtime import STATUS_CALLBACK_PATH
 from tests.admin.conftest import AUTH
-from tests.timekeeping import FakeClock, wait_until
-from tests.whatsapp.conftest import ACCOUNT_SID, AUTH_TOKEN, BOT_NUMBER, CUSTOMER, sign, twilio_env
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, BOT_NUMBER, CUSTOMER, FakeClock, sign, twilio_env, wait_until
 
 CHAT = [{"role": "user", "content": "Le courant a sauté"}]
 HTTP = "djobea_http_"

@@ -20,7 +20,7 @@ from bot.cli.serve import scheduler_for
 from bot.store import Store
 from bot.web import services_of
 from tests.admin.conftest import AUTH, BOT_COMMAND, REPO_ROOT, process_env
-from tests.timekeeping import wait_until
+from tests.support import wait_until
 
 DEADLINE_S = 90.0
 

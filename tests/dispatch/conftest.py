@@ -4,7 +4,7 @@ outbox and WhatsApp sender to the session's emulated Twilio, on a fake clock (ti
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,10 @@ from bot.messaging.sender import SendPolicy, WhatsAppSender
 from bot.messaging.twilio_gateway import TwilioGateway
 from bot.sandbox import ProviderEmulator
 from bot.store import Store
-from tests.timekeeping import FakeClock
+from bot.sandbox.scripted_model import djobea_model_reply
+from bot.services import Services
+from bot.web import create_app, services_of
+from tests.support import FakeClock, Harness, twilio_env, write_router_config
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "twilio-test-auth-token-5678"
@@ -143,3 +146,92 @@ def make_world(emulator: ProviderEmulator, tmp_path: Path) -> Callable[..., Worl
 @pytest.fixture
 def world(make_world: Callable[..., World]) -> World:
     return make_world()
+
+
+# --- the whole site: signed webhook, queue, worker, dispatch, emulated providers and Twilio --------------------
+
+ADMIN_TOKEN = "dispatch-e2e-admin-token-0123456789"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@dataclass
+class Site:
+    """The app as deployed (``create_app``), driven through the Twilio-signed webhook and the staff API."""
+
+    harness: Harness
+
+    @property
+    def services(self) -> Services:
+        return services_of(self.harness.app)
+
+    @property
+    def clock(self) -> FakeClock:
+        return self.harness.clock
+
+    def say(self, number: str, text: str) -> None:
+        """A WhatsApp message from ``number`` through the signed webhook, then the worker until nothing is due."""
+        assert self.harness.whatsapp(text, customer=number).status_code == 200
+        self.harness.drain()
+
+    def sent(self, to: str) -> list[str]:
+        return self.harness.sent(to)
+
+    def add_artisan(self, name: str, number: str, trades: Any = ("plomberie",), quartiers: Any = ()) -> int:
+        created = self.harness.client.post(
+            "/api/artisans",
+            json={"name": name, "whatsapp": number, "trades": list(trades), "quartiers": list(quartiers)},
+            headers=ADMIN,
+        )
+        assert created.status_code == 201, created.json
+        return created.json["id"]
+
+    def requests(self, **filters: str) -> list[dict]:
+        page = self.harness.client.get("/api/requests", query_string=filters, headers=ADMIN)
+        assert page.status_code == 200, page.json
+        return page.json["requests"]
+
+    def request(self, request_id: int) -> dict:
+        return self.harness.client.get(f"/api/requests/{request_id}", headers=ADMIN).json
+
+    def tick(self) -> Any:
+        return self.services.dispatch.tick()
+
+
+@pytest.fixture
+def make_site(emulator: ProviderEmulator, provider_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Site]]:
+    """Build the app on this test's database (the same one on every call, like a restart); keyword arguments
+    override environment values (DISPATCH_BATCH, DISPATCH_TIMEOUT_MIN, TWILIO_OFFER_CONTENT_SID, ...)."""
+    built: list[Site] = []
+    clock = FakeClock()
+    router_config = write_router_config(tmp_path, failures_before_cooldown=1000)
+    emulator.twilio.set_clock(clock)  # messages dated on the sender's clock, so lost answers can be looked up
+
+    def make(**env: str) -> Site:
+        emulator.twilio.set_credentials(ACCOUNT_SID, AUTH_TOKEN)
+        emulator.set_responder(None, djobea_model_reply)
+        sleeps: list[float] = []
+        app = create_app(
+            {
+                "DATABASE_PATH": str(tmp_path / "bot.db"),
+                "ROUTER_CONFIG": str(router_config),
+                "PROVIDER_ENV": {
+                    **provider_env, **twilio_env(emulator), "ADMIN_API_TOKEN": ADMIN_TOKEN,
+                    "ADMIN_WHATSAPP_NUMBER": STAFF, **env,
+                },
+                "WHATSAPP_CLOCK": clock,
+                "WHATSAPP_SLEEP": sleeps.append,
+            }
+        )  # fmt: skip
+        site = Site(Harness(app, app.test_client(), services_of(app).whatsapp, emulator, clock, sleeps))
+        built.append(site)
+        return site
+
+    yield make
+    for site in built:
+        site.harness.runtime.stop_workers()
+        site.services.llm.close()
+
+
+@pytest.fixture
+def site(make_site: Callable[..., Site]) -> Site:
+    return make_site()

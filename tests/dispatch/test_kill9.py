@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from tests.dispatch.conftest import CUSTOMER, GRACE_S, STAFF, World
-from tests.timekeeping import wait_until
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTISANS = ("+237690000001", "+237690000002", "+237690000003")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.conversation.fixed_replies import HOLDING_REPLY
-from tests.whatsapp.conftest import Harness
+from tests.support import Harness
 
 PROVIDERS = ("claude", "gemini", "openai")
 

@@ -13,7 +13,7 @@ import pytest
 from bot.conversation.engine import Turn
 from bot.conversation.fixed_replies import DEFAULT_SUGGESTIONS, HOLDING_REPLY, NOT_PROCESSED_REPLY
 from bot.sandbox.scripted_model import djobea_model_reply
-from tests.whatsapp.conftest import CUSTOMER, Harness
+from tests.support import CUSTOMER, Harness
 
 PROVIDERS = ("claude", "gemini", "openai")
 

@@ -31,8 +31,7 @@ from bot.sandbox.scripted_model import djobea_model_reply
 from bot.web import create_app, services_of
 from bot.web.daily_spend import DailySpend
 from bot.web.limits import LimitSettings, LimitSettingsError
-from tests.conftest import write_router_config
-from tests.whatsapp.conftest import ACCOUNT_SID, AUTH_TOKEN, CUSTOMER, FakeClock, Harness, twilio_env
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, CUSTOMER, FakeClock, Harness, twilio_env, write_router_config
 from tests.whatsapp.test_chat_and_suggestions import Visitor, customer_of, suggest
 
 CHAT = "/webhook/chat"

@@ -10,7 +10,7 @@ import pytest
 
 from bot.sandbox.emulator import EmulatedRequest
 from bot.sandbox.scripted_model import djobea_model_reply
-from tests.whatsapp.conftest import CUSTOMER, Harness
+from tests.support import CUSTOMER, Harness
 
 CONVERSATIONS = {
     "fr": [

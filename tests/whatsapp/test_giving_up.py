@@ -10,7 +10,7 @@ from bot.conversation.fixed_replies import HOLDING_REPLY, NOT_PROCESSED_REPLY
 from bot.inbound import InboundMessage, InboundQueue
 from bot.sandbox.scripted_model import djobea_model_reply
 from bot.whatsapp.worker import ERROR_RETRY_MAX_S
-from tests.whatsapp.conftest import CUSTOMER, Harness
+from tests.support import CUSTOMER, Harness
 
 PROVIDERS = ("claude", "gemini", "openai")
 

@@ -24,7 +24,7 @@ from bot.sandbox.scripted_model import djobea_model_reply
 from bot.services import open_services
 from bot.store import Store
 from bot.whatsapp.runtime import WhatsAppRuntime
-from tests.whatsapp.conftest import ACCOUNT_SID, AUTH_TOKEN, CUSTOMER, twilio_env, wait_until
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, CUSTOMER, twilio_env, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_S = 2  # short, so a live worker takes over quickly

@@ -12,7 +12,7 @@ import pytest
 from bot.inbound import InboundMessage, InboundQueue
 from bot.sandbox.emulator import EmulatedRequest
 from bot.sandbox.scripted_model import djobea_model_reply
-from tests.whatsapp.conftest import CUSTOMER, Harness, wait_until
+from tests.support import CUSTOMER, Harness, wait_until
 
 LEASE_S = 15  # fake seconds
 HEARTBEAT_S = 0.05  # real seconds

@@ -17,7 +17,7 @@ from bot.messaging.sender import SendPolicy, WhatsAppSender
 from bot.messaging.twilio_gateway import TwilioGateway
 from bot.sandbox import ProviderEmulator
 from bot.store import Store
-from tests.whatsapp.conftest import ACCOUNT_SID, AUTH_TOKEN, BOT_NUMBER, CUSTOMER, FakeClock
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, BOT_NUMBER, CUSTOMER, FakeClock
 
 SECOND = 1_700_000_000.0  # a whole second on the fake clock: Twilio's date_created drops what follows it
 MERCI = "Merci, nous avons bien reçu votre message."

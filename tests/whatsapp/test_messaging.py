@@ -14,16 +14,7 @@ from bot.messaging.sender import SendPolicy, WhatsAppSender
 from bot.messaging.split import split_message
 from bot.messaging.twilio_gateway import TwilioGateway
 from bot.store import Store
-from tests.whatsapp.conftest import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
-    BOT_NUMBER,
-    CUSTOMER,
-    WEBHOOK_URL,
-    FakeClock,
-    sign,
-    wait_until,
-)
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, BOT_NUMBER, CUSTOMER, WEBHOOK_URL, FakeClock, sign, wait_until
 
 MESSAGES_URL = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
 
@@ -201,12 +192,6 @@ def test_parts_are_sent_in_order_and_a_waiting_part_holds_back_the_next(setup: S
     assert not delivery.settled
     assert [r.status for r in setup.outbox.for_inbound(1)] == ["queued", "pending", "pending"]
     assert all("Body=three" not in call.request.body for call in responses.calls)
-
-
-def test_request_timeout_is_set_on_the_twilio_client() -> None:
-    gateway = TwilioGateway(ACCOUNT_SID, AUTH_TOKEN, BOT_NUMBER, timeout_s=7)
-
-    assert gateway._http.timeout == 7
 
 
 # --- the emulated Twilio ------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ the input tokens recorded in ``llm_calls``."""
 from __future__ import annotations
 
 from bot.sandbox.emulator import EmulatedRequest
-from tests.whatsapp.conftest import CUSTOMER, Harness
+from tests.support import CUSTOMER, Harness
 
 MESSAGE_MAX_CHARS = 4096  # the defaults of INBOUND_MESSAGE_MAX_CHARS and PROMPT_HISTORY_TOKENS
 HISTORY_TOKENS = 3000

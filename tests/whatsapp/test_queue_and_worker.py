@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from bot.inbound import InboundMessage, InboundQueue, LeaseLost, release_expired_leases
-from tests.whatsapp.conftest import BOT_NUMBER, CUSTOMER, FakeClock, Harness, wait_until
+from tests.support import BOT_NUMBER, CUSTOMER, FakeClock, Harness, wait_until
 
 
 def message(sid: str, customer: str = CUSTOMER, body: str = "Bonjour") -> InboundMessage:

@@ -21,7 +21,7 @@ from bot.inbound import InboundMessage, InboundQueue
 from bot.whatsapp import twilio_form
 from bot.whatsapp.settings import WhatsAppSettings
 from bot.whatsapp.signatures import SignatureRefused, signed_payload, verify_signature
-from tests.whatsapp.conftest import ACCOUNT_SID, AUTH_TOKEN, BOT_NUMBER, CUSTOMER, WEBHOOK_URL, Harness, sign
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, BOT_NUMBER, CUSTOMER, WEBHOOK_URL, Harness, sign
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 

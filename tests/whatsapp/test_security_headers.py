@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.whatsapp.conftest import Harness
+from tests.support import Harness
 
 EXPECTED = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.whatsapp.conftest import ACCOUNT_SID, AUTH_TOKEN, CUSTOMER, WEBHOOK_URL, Harness, sign
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, CUSTOMER, WEBHOOK_URL, Harness, sign
 
 
 def stored(harness: Harness) -> list[dict]:

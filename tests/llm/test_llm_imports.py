@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import provider_env_for, write_router_config
+from tests.support import provider_env_for, write_router_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 LLM_MODULES = ("errors", "error_kinds", "health", "router_config", "call_ledger", "service")
 

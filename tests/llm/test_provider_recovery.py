@@ -7,7 +7,7 @@ import pytest
 from bot.llm import AllProvidersFailed, LLMService
 from bot.llm.error_kinds import Classified, ErrorKind
 from bot.llm.health import Admission, ProviderHealth, ProviderState
-from tests.timekeeping import FakeClock, wait_until
+from tests.support import FakeClock, wait_until
 
 MESSAGE = [{"role": "user", "content": "Il y a une fuite sous l'évier"}]
 

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import provider_env_for
+from tests.support import provider_env_for
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def ask(db_path: Path, env: dict[str, str], message: str) -> dict:

@@ -11,8 +11,7 @@ import pytest
 from bot.llm import LLMService
 from bot.llm.health import ProviderState
 from bot.llm.service import PROBE_MAX_TOKENS
-from tests.conftest import PROVIDERS
-from tests.timekeeping import FakeClock, wait_until
+from tests.support import PROVIDERS, FakeClock, wait_until
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,7 @@ from bot.admin.settings import AdminSettings
 from bot.llm import AllProvidersFailed, LLMService
 from bot.llm.health import ProviderState
 from bot.llm.service import PROBE_PROMPT
-from tests.conftest import PROVIDERS
-from tests.timekeeping import FakeClock, wait_until
+from tests.support import PROVIDERS, FakeClock, wait_until
 
 MESSAGE = [{"role": "user", "content": "Mon climatiseur fait un bruit bizarre"}]
 PROBE_TEXT = PROBE_PROMPT[0]["content"]
