@@ -1,7 +1,8 @@
 """Retention: rows older than ``RETENTION_DAYS`` are deleted, after their counts were rolled up.
 
 ``llm_calls`` is folded into the running totals first (so /metrics counters never go down); each
-provider's latest event is kept whatever its age, since it still says what state the provider is in.
+provider's latest event is kept whatever its age, since it still says what state the provider is in. A web-chat
+session unused for the retention period is forgotten: its token stops working and the visitor starts anew.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ def delete_old_rows(store: Store, retention_days: float, clock: Callable[[], flo
             ).rowcount,
             "admin_alerts": db.execute(
                 "delete from admin_alerts where at < ? and delivery != 'pending'", [cutoff]
+            ).rowcount,
+            "chat_sessions": db.execute(
+                "delete from chat_sessions where coalesce(last_seen_at, created_at) < ?", [cutoff]
             ).rowcount,
         }
     return deleted

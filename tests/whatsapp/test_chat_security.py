@@ -452,3 +452,17 @@ def test_admin_writes_on_an_immutable_database_are_503_never_500(
     again = harness.client.post(path, json=body, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert again.status_code == 200
     assert harness.whatsapp("Bonjour").status_code == 200
+
+
+def test_a_session_unused_for_the_retention_period_is_forgotten(harness: Harness) -> None:
+    from bot.admin.retention import delete_old_rows
+
+    visitor = Visitor(harness, "dora")
+    visitor.say("Bonjour, ma prise ne marche plus")
+    store = harness.runtime.store
+
+    kept = delete_old_rows(store, 90, clock=lambda: harness.clock() + 89 * 86400)
+    assert kept["chat_sessions"] == 0
+    forgotten = delete_old_rows(store, 90, clock=lambda: harness.clock() + 91 * 86400)
+    assert forgotten["chat_sessions"] == 1
+    assert visitor.say("Je suis à Akwa").status_code == 401  # its token is no longer known
