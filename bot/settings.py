@@ -10,6 +10,7 @@ SANDBOX_EMULATOR_URL    in sandbox mode, an already running provider emulator (`
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,3 +53,30 @@ def _http_url(env: Mapping[str, str], name: str) -> str | None:
     if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise SettingsError(f"{name}: must be an http:// or https:// URL with a host, got {raw!r}")
     return raw
+
+
+def env_number(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    minimum: float,
+    integer: bool = False,
+    error: type[ValueError] = SettingsError,
+) -> float:
+    """The number in ``env[name]`` (``default`` when unset or blank), else ``error`` naming the variable.
+
+    Every area's settings read their numbers through this one function, raising their own error class.
+    """
+    raw = env.get(name)
+    if raw is None or str(raw).strip() == "":
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        kind = "an integer" if integer else "a number"
+        raise error(f"{name} must be {kind}, got {raw!r}") from None
+    if not math.isfinite(value):  # nan passes every comparison; inf would mean "no timeout" or "never"
+        raise error(f"{name} must be a finite number, got {raw!r}")
+    if value < minimum:
+        raise error(f"{name} must be at least {minimum:g}, got {raw!r}")
+    return value

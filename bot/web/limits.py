@@ -45,11 +45,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from bot.settings import env_number
 from bot.store import Store
 from bot.web.daily_spend import DAY_S, DailySpend
 
@@ -241,17 +243,4 @@ def answer_refusals(blueprint: Blueprint) -> None:
         return refusal_response(store_unavailable())
 
 
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float, integer: bool = False) -> float:
-    raw = env.get(name)
-    if raw is None or str(raw).strip() == "":
-        return default
-    try:
-        value = int(raw) if integer else float(raw)
-    except ValueError:
-        kind = "an integer" if integer else "a number"
-        raise LimitSettingsError(f"{name} must be {kind}, got {raw!r}") from None
-    if not math.isfinite(value):
-        raise LimitSettingsError(f"{name} must be a finite number, got {raw!r}")
-    if value < minimum:
-        raise LimitSettingsError(f"{name} must be at least {minimum:g}, got {raw!r}")
-    return value
+_number = partial(env_number, error=LimitSettingsError)

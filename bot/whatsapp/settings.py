@@ -30,12 +30,13 @@ Numbers must be finite: ``nan`` or ``inf`` is refused like any other bad value.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from bot.messaging.split import WHATSAPP_MAX_CHARS
 from bot.messaging.twilio_gateway import TWILIO_API_BASE
+from bot.settings import env_number
 
 # Short because a heartbeat renews it while a message is worked on: only a dead worker lets it run out.
 DEFAULT_LEASE_S = 15.0
@@ -106,17 +107,4 @@ class WhatsAppSettings:
         )
 
 
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float, integer: bool = False) -> float:
-    raw = env.get(name)
-    if raw is None or str(raw).strip() == "":
-        return default
-    try:
-        value = int(raw) if integer else float(raw)
-    except ValueError:
-        kind = "an integer" if integer else "a number"
-        raise WhatsAppSettingsError(f"{name} must be {kind}, got {raw!r}") from None
-    if not math.isfinite(value):  # nan passes every comparison; inf would mean "no timeout" or "never"
-        raise WhatsAppSettingsError(f"{name} must be a finite number, got {raw!r}")
-    if value < minimum:
-        raise WhatsAppSettingsError(f"{name} must be at least {minimum}, got {raw!r}")
-    return value
+_number = partial(env_number, error=WhatsAppSettingsError)
