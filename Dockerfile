@@ -18,7 +18,7 @@ COPY requirements.txt ./
 RUN pip install -r requirements.txt
 
 # The code stays root-owned and read-only to the service user; only /data is writable.
-COPY wsgi.py ./
+COPY wsgi.py gunicorn.conf.py ./
 COPY router_config ./router_config
 COPY bot ./bot
 
@@ -30,4 +30,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/' % os.environ.get('PORT', '8000'), timeout=4)"]
 
 # The Procfile's web line; `exec` makes gunicorn PID 1, so `docker stop` (SIGTERM) reaches it and it exits gracefully.
-CMD ["sh", "-c", "exec gunicorn --workers ${WEB_CONCURRENCY:-2} --threads 4 --bind 0.0.0.0:${PORT:-8000} --timeout 60 wsgi:app"]
+CMD ["sh", "-c", "exec gunicorn -c gunicorn.conf.py --workers ${WEB_CONCURRENCY:-2} --threads 4 --bind 0.0.0.0:${PORT:-8000} --timeout 60 wsgi:app"]

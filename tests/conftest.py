@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# A developer's .env in the checkout must not reach the apps and subprocesses the tests start.
+os.environ["DJOBEA_DOTENV"] = "0"
 # Tests must never reach a real provider: no real key may leak in from the developer's shell.
 for _name in ("ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY"):
     os.environ.pop(_name, None)

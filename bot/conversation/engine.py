@@ -44,6 +44,8 @@ class Turn:
     longitude: float | None = None
     location_label: str | None = None
     inbound_id: int | None = None
+    # Which message this is in the logs and in llm_calls: the Twilio MessageSid, a chat request's generated id.
+    request_id: str | None = None
 
     def as_user_content(self, budget: PromptBudget | None = None) -> str:
         """The text the history stores (whole) and the model sees (the words shortened to ``budget``), plus
@@ -88,7 +90,8 @@ class ConversationEngine:
         return detect_language(turn.text, current=conversation.language if conversation else None)
 
     def decide(self, turn: Turn, request_id: str | None = None) -> Decision:
-        """Ask the providers for this turn's reply; raises ``AllProvidersFailed`` when none gives a valid one."""
+        """Ask the providers for this turn's reply; raises ``AllProvidersFailed`` when none gives a valid one.
+        The model calls are recorded under ``request_id``, else the turn's own."""
         conversation = self.history.ensure(turn.customer_id, turn.channel, turn.profile_name)
         draft = self.history.open_request(conversation.id)
         draft = _with_shared_location(draft, turn)
@@ -108,7 +111,7 @@ class ConversationEngine:
             purpose="chat",
             validate=parse_turn,
             deadline_s=self.deadline_s,
-            request_id=request_id,
+            request_id=request_id or turn.request_id,
         )
         parsed: TurnReply = completion.parsed
         reply = parsed.reply

@@ -577,3 +577,12 @@ def m304_outbound_templates(db: Database) -> None:
     db["outbound_messages"].add_column("content_variables", str)  # JSON object {"1": ..., "2": ...}
     db["outbound_messages"].add_column("request_id", int)
     db["outbound_messages"].create_index(["request_id"])
+
+
+@MIGRATIONS()
+def m305_outbound_trace(db: Database) -> None:
+    """The request id of whatever produced an outbound message (a WhatsApp message's MessageSid, a chat request's
+    generated id), so a reply is found from the same id as its log lines and its ``llm_calls`` rows.
+    (``request_id`` there is the service request a dispatch message is about: another thing.)"""
+    db["outbound_messages"].add_column("trace_id", str)
+    db["outbound_messages"].create_index(["trace_id"])
