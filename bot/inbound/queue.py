@@ -235,9 +235,20 @@ class InboundQueue:
             )
 
     def next_due_at(self) -> float | None:
-        """When the earliest pending message becomes claimable (None: nothing pending); lets idle workers wait."""
+        """When the earliest pending message becomes claimable (None: nothing pending); lets idle workers wait.
+
+        Only the oldest pending message of each customer counts, as in ``claim``: a message waiting behind one
+        another worker holds becomes claimable when that one is done (its worker then takes the next itself),
+        not when its own ``next_attempt_at`` passes, so idle workers must not poll for it meanwhile.
+        """
         row = self.store.db.execute(
-            "select min(max(next_attempt_at, coalesce(lease_until, 0))) from inbound_messages where status = 'pending'"
+            """
+            select min(max(i.next_attempt_at, coalesce(i.lease_until, 0))) from inbound_messages i
+            where i.status = 'pending' and not exists (
+              select 1 from inbound_messages e
+              where e.customer_id = i.customer_id and e.status = 'pending' and e.id < i.id
+            )
+            """
         ).fetchone()
         return row[0]
 

@@ -35,6 +35,10 @@ class Reliability:
     trial_lease_s: float = 30.0  # one process probes a provider whose cooldown is over; outlasts one probe
     min_attempt_s: float = 0.2  # below this much deadline left, starting another attempt is pointless
     callback_wait_s: float = 2.0  # how long to wait for LiteLLM's logging thread to record an attempt
+    # Calls in flight to one deployment from one process (0: no cap). A call over it waits for a slot at most
+    # half of what is left of its deadline, else that provider is skipped as busy: many worker threads then stay
+    # within a provider's concurrency limit instead of drawing a storm of 429s.
+    max_parallel_requests: int = 0
 
 
 @dataclass(frozen=True)

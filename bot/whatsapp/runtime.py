@@ -18,6 +18,7 @@ from bot.conversation.history import ConversationHistory
 from bot.conversation.prompt_budget import PromptBudget
 from bot.conversation.suggestions import SuggestionWriter
 from bot.inbound import InboundQueue
+from bot.inbound.wakeup import WakeChannel
 from bot.llm import LLMService
 from bot.messaging.outbox import Outbox
 from bot.messaging.sender import SendPolicy, WhatsAppSender
@@ -43,6 +44,7 @@ class WhatsAppRuntime:
     sender: WhatsAppSender
     worker: ConversationWorker
     pool: WorkerPool | None = None
+    wakeup: WakeChannel | None = None  # hints to the worker threads of the other processes on this database
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def start_workers(self, threads: int | None = None) -> None:
@@ -51,16 +53,23 @@ class WhatsAppRuntime:
         with self._lock:
             if self.pool is None and count > 0:
                 self.pool = WorkerPool(self.worker, count).start()
+                if self.wakeup is not None:
+                    self.wakeup.listen(self.pool.wake)
 
     def wake_workers(self) -> None:
+        """New work is stored: wake this process's idle workers and, through ``wakeup``, every other process's."""
         if self.pool is not None:
             self.pool.wake()
+        if self.wakeup is not None:
+            self.wakeup.notify()
 
     def stop_workers(self) -> None:
         with self._lock:
             if self.pool is not None:
                 self.pool.stop()
                 self.pool = None
+            if self.wakeup is not None:
+                self.wakeup.close()
 
 
 def build_whatsapp_runtime(
@@ -98,6 +107,7 @@ def build_whatsapp_runtime(
         outbox=outbox,
         sender=sender,
         worker=worker,
+        wakeup=WakeChannel.beside(store.path),
     )
 
 

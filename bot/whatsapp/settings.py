@@ -8,7 +8,11 @@ TWILIO_WEBHOOK_SHARED_KEY               secret of a Twilio SharedKey, for webhoo
 PUBLIC_BASE_URL                         the URL Twilio calls us at (https://bot.example.com): signatures
                                         are computed over it, and StatusCallback URLs are built from it
 TWILIO_TIMEOUT_S                        per REST call (default 10; twilio's own default is none)
-WHATSAPP_WORKER_THREADS                 background workers in each web process (default 2; 0: none)
+WHATSAPP_WORKER_THREADS                 background workers in each web process (default 32; 0: none). A worker
+                                        thread mostly waits on the model, so size it to messages in flight:
+                                        rate x model latency, over all processes (50/s x 0.5 s = 25, 20/s x
+                                        3 s = 60); idle threads cost no CPU. Providers' own limits are kept by
+                                        djobea.max_parallel_requests in router_config/providers.yaml
 INBOUND_LEASE_S                         how long a claim lasts unrenewed (15): a killed worker's message is
                                         taken over this long after its last heartbeat at most
 INBOUND_HEARTBEAT_S                     how often a worker renews the lease of the message it is working on
@@ -40,6 +44,8 @@ from bot.settings import env_number
 
 # Short because a heartbeat renews it while a message is worked on: only a dead worker lets it run out.
 DEFAULT_LEASE_S = 15.0
+# Two gunicorn workers x 32 keep 64 conversations in flight: 20 msg/s with 3 s models (benchmarks/capacity.py).
+DEFAULT_THREADS = 32
 
 
 class WhatsAppSettingsError(ValueError):
@@ -96,7 +102,7 @@ class WhatsAppSettings:
             shared_key=(env.get("TWILIO_WEBHOOK_SHARED_KEY") or "").strip() or None,
             public_base_url=public,
             timeout_s=_number(env, "TWILIO_TIMEOUT_S", 10.0, minimum=0.1),
-            worker_threads=int(_number(env, "WHATSAPP_WORKER_THREADS", 2, minimum=0, integer=True)),
+            worker_threads=int(_number(env, "WHATSAPP_WORKER_THREADS", DEFAULT_THREADS, minimum=0, integer=True)),
             lease_s=lease_s,
             heartbeat_s=heartbeat_s,
             max_errors=int(_number(env, "INBOUND_MAX_ERRORS", 5, minimum=1, integer=True)),
