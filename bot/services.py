@@ -12,8 +12,15 @@ Every other piece is built when first asked for, so a command pays only for what
     whatsapp          the WhatsApp area (queue, engine, outbox, sender, worker); in sandbox mode, the emulator
                       this process started answers its prompts as a model would (``bot.sandbox.scripted_model``)
     chat_sessions     the web chat's sessions
-    whatsapp_settings, limit_settings   the settings of the WhatsApp area and of the web limits
+    artisans          the artisan directory alone (``python -m bot artisans``)
+    dispatch          the ``Dispatch`` of confirmed requests to artisans (built with the WhatsApp area, whose
+                      outbox and sender it shares: one sender for every outbound message)
+    whatsapp_settings, limit_settings, dispatch_settings   the settings of the WhatsApp area, of the web limits
+                      and of dispatch
     scheduled_jobs()  the deployment's periodic jobs: the admin side's and the WhatsApp area's
+
+Every entry point calls ``prepare_process`` first: ``.env`` loaded (DJOBEA_DOTENV), logging configured (LOG_LEVEL,
+LOG_FORMAT). ``create_app`` does not, so tests that build apps keep their environment and pytest's logging.
 
 The test double is chosen here and nowhere else: ``bot.llm`` and ``bot.whatsapp`` never import ``bot.sandbox``.
 Nothing here imports Flask: the web area is asked for its ``LimitSettings`` only by ``create_app``.
@@ -37,6 +44,7 @@ from bot.store import Store, StoreOpenError
 if TYPE_CHECKING:
     from bot.admin.scheduler import ScheduledJob
     from bot.conversation.chat_sessions import ChatSessions
+    from bot.dispatch import ArtisanDirectory, Dispatch, DispatchSettings
     from bot.llm import LLMService
     from bot.sandbox.emulator import ProviderEmulator
     from bot.web.limits import LimitSettings
@@ -52,6 +60,7 @@ SANDBOX_KEY = "sandbox-key-not-secret"
 # The emulator's name for each LiteLLM provider family it speaks.
 EMULATED_FAMILIES = {"anthropic": "claude", "gemini": "gemini", "openai": "openai"}
 RESUME_INBOUND_INTERVAL_S = 60.0
+DISPATCH_TICK_INTERVAL_S = 30.0  # batch timeouts are minutes: half a minute late at worst
 
 T = TypeVar("T")
 
@@ -176,6 +185,12 @@ class Services:
         return self._once("whatsapp_settings", lambda: WhatsAppSettings.from_env(self.env))
 
     @property
+    def dispatch_settings(self) -> DispatchSettings:
+        from bot.dispatch import DispatchSettings
+
+        return self._once("dispatch_settings", lambda: DispatchSettings.from_env(self.env))
+
+    @property
     def limit_settings(self) -> LimitSettings:
         from bot.web.limits import LimitSettings
 
@@ -184,6 +199,21 @@ class Services:
     @property
     def whatsapp(self) -> WhatsAppRuntime:
         return self._once("whatsapp", self._build_whatsapp)
+
+    @property
+    def dispatch(self) -> Dispatch:
+        """Dispatch shares the WhatsApp area's outbox and sender, and its worker routes artisans' messages to it,
+        so both are built together (``_build_whatsapp``)."""
+        self.whatsapp  # noqa: B018
+        return self._pieces["dispatch"]
+
+    @property
+    def artisans(self) -> ArtisanDirectory:
+        """The artisan directory alone (``python -m bot artisans``): no WhatsApp area, no model."""
+        from bot.dispatch import ArtisanDirectory, QuartierTable
+
+        quartiers = QuartierTable.load(self.dispatch_settings.quartiers_path)
+        return self._once("artisans", lambda: ArtisanDirectory(self.store, quartiers, self.clock))
 
     @property
     def chat_sessions(self) -> ChatSessions:
@@ -210,7 +240,13 @@ class Services:
         resume_inbound = ScheduledJob(
             "resume_inbound", lambda: release_expired_leases(self.store), RESUME_INBOUND_INTERVAL_S
         )
-        return [*admin_jobs(self.llm.service, self.admin_settings, self.send_admin_whatsapp), resume_inbound]
+        # Starts confirmed requests nobody started, moves timed-out batches on, sends what dispatch recorded.
+        dispatch_tick = ScheduledJob("dispatch_tick", lambda: self.dispatch.tick(), DISPATCH_TICK_INTERVAL_S)
+        return [
+            *admin_jobs(self.llm.service, self.admin_settings, self.send_admin_whatsapp),
+            resume_inbound,
+            dispatch_tick,
+        ]
 
     def close(self) -> None:
         """Stop what this process started: WhatsApp worker threads and the sandbox emulator."""
@@ -229,7 +265,13 @@ class Services:
             from bot.sandbox.scripted_model import djobea_model_reply
 
             self.llm.sandbox.set_responder(None, djobea_model_reply)
-        return build_whatsapp_runtime(self.store, llm, settings, clock=self.clock, sleep=self.sleep)
+        runtime = build_whatsapp_runtime(self.store, llm, settings, clock=self.clock, sleep=self.sleep)
+        from bot.dispatch import Dispatch
+
+        dispatch = Dispatch(runtime.store, runtime.outbox, runtime.sender, self.dispatch_settings, clock=self.clock)
+        runtime.worker.dispatch = dispatch  # artisans' messages and customers' status questions go to it
+        self._pieces["dispatch"] = dispatch
+        return runtime
 
 
 def open_services(
@@ -242,6 +284,31 @@ def open_services(
     services = Services.from_env(env, clock=clock, sleep=sleep)
     services.store  # noqa: B018
     return services
+
+
+DOTENV_DEFAULT = ".env"
+
+
+def prepare_process(env: Mapping[str, str] | None = None) -> None:
+    """What every entry point does first (``python -m bot``, ``wsgi.py``, ``gunicorn.conf.py``), before any settings
+    are parsed: read ``.env`` into the environment, then configure logging (``bot.logs``) from it.
+
+    DJOBEA_DOTENV names the file: unset, ``.env`` in the current directory when there is one; ``0`` (what the tests
+    set), none. A variable already in the environment wins over the file. Raises ``CONFIG_ERRORS`` for a named
+    file that does not exist or a bad LOG_LEVEL / LOG_FORMAT."""
+    from bot.logs import configure_logging
+
+    env = os.environ if env is None else env
+    choice = (env.get("DJOBEA_DOTENV") or DOTENV_DEFAULT).strip()
+    if choice != "0":
+        path = Path(choice)
+        if path.is_file():
+            from dotenv import load_dotenv
+
+            load_dotenv(path, override=False)
+        elif choice != DOTENV_DEFAULT:
+            raise ValueError(f"DJOBEA_DOTENV names {choice}, which is not a file")
+    configure_logging(env)
 
 
 def sandbox_env(config_path: Path | None, emulator_url: str) -> dict[str, str]:
@@ -268,4 +335,4 @@ def sandbox_env(config_path: Path | None, emulator_url: str) -> dict[str, str]:
     return values
 
 
-__all__ = ["CONFIG_ERRORS", "LLMProviders", "Services", "open_services", "sandbox_env"]
+__all__ = ["CONFIG_ERRORS", "LLMProviders", "Services", "open_services", "prepare_process", "sandbox_env"]

@@ -9,11 +9,10 @@ command that serves no HTTP never imports Flask.
 from __future__ import annotations
 
 import argparse
-import logging
 
-from bot.cli import admin, ask, chat, serve, worker
+from bot.cli import admin, artisans, ask, backup, chat, serve, worker
 
-COMMAND_MODULES = (ask, chat, worker, serve, admin)
+COMMAND_MODULES = (ask, chat, worker, serve, admin, artisans, backup)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,5 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     for module in COMMAND_MODULES:
         module.register(commands)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from bot.cli.exit_status import configuration_error
+    from bot.services import CONFIG_ERRORS, prepare_process
+
+    try:
+        prepare_process()  # .env, then logging (LOG_LEVEL, LOG_FORMAT), before any command parses its settings
+    except CONFIG_ERRORS as exc:
+        return configuration_error(exc)
     return int(args.run(args))

@@ -5,6 +5,10 @@ conversation engine, recorded in the outbox) except the last step: replies are s
 with the provider that wrote them. By default the providers are the sandbox emulator's scripted model
 (no key needed, no cost) and the database is a separate sandbox file, so a terminal chat can never take
 a real customer's pending message.
+
+``--as-artisan +237...`` plays an artisan of the directory instead (import them into the same ``--db`` with
+``python -m bot artisans import``): each line is an answer to dispatch offers (OUI / NON / OUI 12), taken by
+the worker to dispatch like an artisan's WhatsApp message, and dispatch's reply is shown.
 """
 
 from __future__ import annotations
@@ -35,6 +39,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     chat.add_argument("--phone", default=DEFAULT_PHONE, help=f"the customer's number (default {DEFAULT_PHONE})")
     chat.add_argument("--name", default="Terminal", help="the customer's WhatsApp profile name")
+    chat.add_argument(
+        "--as-artisan",
+        metavar="NUMBER",
+        help="write as this artisan of the directory (answers to offers: OUI, NON, OUI 12) instead of a customer",
+    )
     chat.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file for this chat's history (default {DEFAULT_DB})")
     chat.add_argument(
         "--live",
@@ -61,6 +70,13 @@ def run(args: argparse.Namespace) -> int:
         return configuration_error(exc)
     phone = args.phone if args.phone.startswith("+") else f"+{args.phone}"
     mode = "sandbox (scripted model)" if services.llm.sandbox_url else "live providers"
+    if args.as_artisan:
+        artisan = services.dispatch.directory.find_by_number(args.as_artisan)
+        if artisan is None:
+            services.close()
+            print(f"{args.as_artisan} is not an artisan of the directory in {args.db}", file=sys.stderr)
+            return 2
+        phone, mode = artisan.whatsapp, f"artisan {artisan.name} (answers go to dispatch)"
     print(f"Djobea chat as {phone}, {mode}; history in {args.db}. /quit to stop.", file=sys.stderr)
     try:
         for line in _lines(args.message):
@@ -74,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             inbound_id, _ = runtime.queue.enqueue(message)
             runtime.worker.drain(customer_id=phone)
             _show(runtime.outbox.for_inbound(inbound_id))
+            services.dispatch.deliver_pending()  # offers and notices a line caused (sandbox rows: never sent)
     finally:
         services.close()
     return 0
@@ -103,6 +120,8 @@ def _show(rows: list) -> None:
         print(f"djobea> {row.body}")
         if row.kind == "holding":
             print("   [no provider answered: holding reply; the message stays pending]")
+        elif row.kind.startswith("dispatch"):
+            print("   [dispatch]")
         elif row.kind == "apology":
             print("   [the message could not be answered: fixed reply, the message is closed]")
         else:

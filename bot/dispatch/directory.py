@@ -274,7 +274,7 @@ class ArtisanDirectory:
             name = fields["name"]
             if not isinstance(name, str) or not name.strip():
                 raise InvalidInput("name", "a name is required")
-            if len(name.strip()) > NAME_MAX_CHARS:
+            if len(name) > NAME_MAX_CHARS:
                 raise InvalidInput("name", f"at most {NAME_MAX_CHARS} characters")
             values["name"] = " ".join(name.split())
         if "whatsapp" in fields:

@@ -56,7 +56,7 @@ from bot.inbound import InboundMessage
 from bot.messaging.outbox import UNSETTLED, Fence, OutboundMessage, Outbox
 from bot.messaging.sender import Delivery, WhatsAppSender
 from bot.messaging.split import WHATSAPP_MAX_CHARS
-from bot.messaging.templates import ContentTemplate, TemplateSender, template_of
+from bot.messaging.templates import ContentTemplate
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,6 @@ class Dispatch:
         if webhook is None and self.settings.staff_webhook_url:
             webhook = post_json(self.settings.staff_webhook_url)
         self.staff = StaffChannel(store, outbox, self.settings.staff_whatsapp, webhook, clock)
-        self.templates = TemplateSender(outbox, sender.gateway, sender.status_callback_url, sender.policy, clock)
         self.history = ConversationHistory(store, clock)
         self.requests = RequestBook(store, self.quartiers)
 
@@ -790,16 +789,8 @@ class Dispatch:
         return settled
 
     def _deliver_rows(self, rows: list[OutboundMessage], fence: Fence) -> Delivery:
-        """Deliver one recipient's rows in order, each free text by the WhatsApp sender or as its template."""
-        for row in rows:
-            template = template_of(self.outbox, row.id)
-            if template is None:
-                delivery = self.sender.deliver([row], fence)
-            else:
-                delivery = self.templates.deliver(row, template, fence)
-            if not delivery.settled:
-                return delivery
-        return Delivery(True)
+        """Deliver one recipient's rows in order through the one WhatsApp sender (free text or template)."""
+        return self.sender.deliver(rows, fence)
 
     # --- small pieces -------------------------------------------------------------------------------------
 

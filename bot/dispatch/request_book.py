@@ -95,7 +95,7 @@ class RequestBook:
             raise InvalidInput("limit", f"must be between 1 and {MAX_LIMIT}")
         before = None
         if cursor:
-            if not cursor.isdigit():
+            if not cursor.isdigit() or len(cursor) > 18:
                 raise InvalidInput("cursor", "give back the 'next' value of the previous page")
             before = int(cursor)
         rows = self._select(filters, before, limit + 1)

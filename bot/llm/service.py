@@ -70,6 +70,8 @@ class LLMService:
         self.ledger = CallLedger(store)
         self._routed: tuple[Router, AttemptRecorder] | None = None
         self._routing_lock = threading.Lock()
+        cap = setup.reliability.max_parallel_requests
+        self._slots = {d.name: threading.BoundedSemaphore(cap) for d in setup.deployments} if cap else {}
         if not set(setup.router_settings) <= ROUTER_SETTINGS_KNOWN:
             self._routing()
 
@@ -121,17 +123,26 @@ class LLMService:
                 remaining = deadline - time.monotonic()
                 if remaining < self.setup.reliability.min_attempt_s:
                     raise AllProvidersFailed(attempts, skipped, " within the deadline")
-                attempt, text = self._attempt(
-                    deployment,
-                    messages,
-                    purpose,
-                    request_id,
-                    depth,
-                    retry_index,
-                    timeout=min(deployment.timeout_s, remaining),
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                )
+                slot = self._slots.get(deployment.name)
+                # At most half of what is left is spent waiting for a slot: the other half is the next providers'.
+                if slot is not None and not slot.acquire(timeout=remaining / 2):
+                    skipped[deployment.name] = "busy"  # max_parallel_requests calls in flight all along
+                    break
+                try:
+                    attempt, text = self._attempt(
+                        deployment,
+                        messages,
+                        purpose,
+                        request_id,
+                        depth,
+                        retry_index,
+                        timeout=min(deployment.timeout_s, deadline - time.monotonic()),
+                        max_tokens=max_tokens,
+                        temperature=temperature,
+                    )
+                finally:
+                    if slot is not None:
+                        slot.release()
                 parsed = None
                 if attempt.outcome == "success" and validate is not None:
                     attempt, parsed = self._validated(deployment, attempt, text, validate)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from bot.logs import current_request_id
 from bot.store import Store
 
 PENDING, IN_FLIGHT, SANDBOX, FAILED = "pending", "in_flight", "sandbox", "failed"
@@ -69,6 +70,10 @@ class OutboundMessage:
     next_attempt_at: float
     send_started_at: float | None
     provider: str | None = None  # the LLM deployment that wrote it (None for fixed texts)
+    # An approved template (Twilio Content API) sent instead of ``body`` (which keeps the text it renders to):
+    # the only message WhatsApp accepts outside someone's 24-hour window. None: free text.
+    content_sid: str | None = None
+    content_variables: str | None = None  # JSON object {"1": ..., "2": ...}
 
     @property
     def settled(self) -> bool:
@@ -94,15 +99,29 @@ class Outbox:
         bodies: list[str],
         provider: str | None = None,
     ) -> None:
-        """Record the parts of one message inside the caller's transaction; a known key adds nothing."""
+        """Record the parts of one message inside the caller's transaction; a known key adds nothing. Each part
+        carries the request id in scope (``bot.logs``), which ties it to the log lines and llm_calls of its cause."""
         now = self.clock()
         for index, body in enumerate(bodies, start=1):
             part_key = f"{key}:{index}" if len(bodies) > 1 else key
             db.execute(
                 "insert or ignore into outbound_messages (idempotency_key, inbound_id, customer_id, to_number, kind,"
-                " part, parts, body, provider, status, attempts, next_attempt_at, created_at)"
-                " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?)",
-                [part_key, inbound_id, customer_id, to_number, kind, index, len(bodies), body, provider, PENDING, now],
+                " part, parts, body, provider, status, attempts, next_attempt_at, created_at, trace_id)"
+                " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)",
+                [
+                    part_key,
+                    inbound_id,
+                    customer_id,
+                    to_number,
+                    kind,
+                    index,
+                    len(bodies),
+                    body,
+                    provider,
+                    PENDING,
+                    now,
+                    current_request_id(),
+                ],  # fmt: skip
             )
 
     def for_inbound(self, inbound_id: int, kind: str | None = None) -> list[OutboundMessage]:
@@ -284,4 +303,6 @@ def _row(row: dict) -> OutboundMessage:
         next_attempt_at=row["next_attempt_at"] or 0.0,
         send_started_at=row["send_started_at"],
         provider=row["provider"],
+        content_sid=row.get("content_sid"),
+        content_variables=row.get("content_variables"),
     )

@@ -1,5 +1,8 @@
 """``WhatsAppSender``: delivers recorded outbound rows, in order, at most once each.
 
+A row is sent as free text (``Body``), or, when it carries a ``content_sid``, as that approved template
+(``ContentSid`` + ``ContentVariables``, ``bot.messaging.templates``): the one sender of every outbound message.
+
 For each unsettled row: a short burst of tries with backoff inside the call (429 / 20429 and 5xx
 usually pass within seconds), then a durable retry time on the row if they do not, so a worker is
 never held for long. Without a ``TwilioGateway`` (no credentials) rows are kept as sandbox messages.
@@ -13,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.messaging.outbox import IN_FLIGHT, PENDING, Fence, OutboundMessage, Outbox
-from bot.messaging.twilio_gateway import SendKind, TwilioGateway
+from bot.messaging.templates import ContentTemplate, send_content_template
+from bot.messaging.twilio_gateway import SendKind, SendOutcome, TwilioGateway
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +90,7 @@ class WhatsAppSender:
             attempt = self.outbox.mark_in_flight(row.id, fence)
             if attempt is None:
                 return self.clock() + policy.in_flight_grace_s  # another worker is on it
-            outcome = self.gateway.send(row.to_number, row.body, self._callback_url(row))
+            outcome = self._post(row)
             if outcome.kind is SendKind.ACCEPTED:
                 if not self.outbox.mark_accepted(row.id, attempt, outcome.sid or "", outcome.status or "queued"):
                     log.warning("outbound %s moved on while Twilio took it (sid %s)", row.id, outcome.sid)
@@ -114,6 +118,13 @@ class WhatsAppSender:
                 return self.clock() + wait
             self.sleep(wait)
         return None  # unreachable: the last try returns
+
+    def _post(self, row: OutboundMessage) -> SendOutcome:
+        assert self.gateway is not None
+        if row.content_sid:
+            template = ContentTemplate.from_row(row.content_sid, row.content_variables)
+            return send_content_template(self.gateway, row.to_number, template, self._callback_url(row))
+        return self.gateway.send(row.to_number, row.body, self._callback_url(row))
 
     def settle_dropped(self, rows: list[OutboundMessage], reason: str) -> Delivery:
         """Settle rows that must not be sent any more (a holding reply the answer made pointless).

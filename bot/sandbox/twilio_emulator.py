@@ -12,6 +12,10 @@ on, each accepted message's ``StatusCallback`` gets Twilio's signed status posts
 failed with 63016 under the ``outside_window`` fault). The ``answer_lost`` and ``request_lost`` faults
 hold the answer past the client's timeout, with or without recording the message first. ``set_clock``
 lets a test date messages (``date_created``) on the same fake clock as the sender that looks them up.
+
+A template send (``ContentSid`` + ``ContentVariables``, no ``Body``) is accepted as Twilio accepts it; the
+message records ``content_sid`` and ``content_variables``, and its ``body`` is the template rendered with the
+variables when the test declared the template's text (``set_content_template``), else empty.
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ class EmulatedTwilio:
     _plan: _Plan | None = None
     _latency: float = 0.0
     _requests: int = 0
+    _content_templates: dict[str, str] = field(default_factory=dict)  # ContentSid -> text with {{n}} variables
     _lock: threading.Condition = field(default_factory=threading.Condition)
 
     # --- scripting ----------------------------------------------------------------------------------------
@@ -108,6 +113,11 @@ class EmulatedTwilio:
         with self._lock:
             self._clock = clock or time.time
 
+    def set_content_template(self, content_sid: str, text: str) -> None:
+        """Declare an approved template's text (``{{1}}``...), so its sends read as the rendered text."""
+        with self._lock:
+            self._content_templates[content_sid] = text
+
     def set_callbacks(self, enabled: bool) -> None:
         with self._lock:
             self.deliver_callbacks = enabled
@@ -123,6 +133,7 @@ class EmulatedTwilio:
             self._latency = 0.0
             self._requests = 0
             self._clock = time.time
+            self._content_templates.clear()
 
     # --- records ------------------------------------------------------------------------------------------
 
@@ -186,6 +197,8 @@ class EmulatedTwilio:
 
     def _create(self, account: str, token: str, form: dict[str, str]) -> TwilioReply:
         to, from_, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
+        content_sid = form.get("ContentSid") or None
+        variables = form.get("ContentVariables") or None
         with self._lock:
             self._requests += 1
             self._lock.notify_all()
@@ -201,7 +214,12 @@ class EmulatedTwilio:
             return TwilioReply(400, error_body(400, 21604, "A 'To' phone number is required."))
         if not from_:
             return TwilioReply(400, error_body(400, 21603, "A 'From' phone number is required."))
-        if not body and not form.get("MediaUrl"):
+        if content_sid is not None:
+            rendered = self._render(content_sid, variables)
+            if rendered is None:
+                return TwilioReply(400, error_body(400, 21656, "The ContentVariables Parameter is invalid."))
+            body = body or rendered
+        elif not body and not form.get("MediaUrl"):
             return TwilioReply(400, error_body(400, 21602, "Message body is required."))
         if len(body) > BODY_MAX_CHARS:
             return TwilioReply(
@@ -223,6 +241,8 @@ class EmulatedTwilio:
             sid=new_message_sid(), account_sid=account, to=to, from_=from_, body=body, status="queued",
             created_at=clock(),
         )  # fmt: skip
+        if content_sid is not None:
+            resource.update(content_sid=content_sid, content_variables=variables)
         with self._lock:
             self._messages.append(resource)
             self._accepted_at[resource["sid"]] = time.time()
@@ -237,6 +257,18 @@ class EmulatedTwilio:
         elif fault == "outside_window":
             self._update(resource["sid"], "failed", 63016)
         return TwilioReply(201, json.dumps(resource).encode(), latency=latency, after=after)
+
+    def _render(self, content_sid: str, variables: str | None) -> str | None:
+        """The template's text with its variables; "" for an undeclared template; None for bad variables."""
+        try:
+            values = json.loads(variables) if variables else {}
+        except ValueError:
+            return None
+        if not isinstance(values, dict):
+            return None
+        with self._lock:
+            text = self._content_templates.get(content_sid, "")
+        return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: str(values.get(m[1], m[0])), text)
 
     def _fetch(self, account: str, sid: str) -> TwilioReply:
         with self._lock:

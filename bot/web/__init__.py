@@ -21,12 +21,23 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from bot.services import Services
-from bot.web import admin_api, chat_api, dashboard, http_metrics, limits, metrics, suggestions_api, webhooks
+from bot.web import (
+    admin_api,
+    chat_api,
+    dashboard,
+    dispatch_api,
+    http_metrics,
+    limits,
+    metrics,
+    request_ids,
+    suggestions_api,
+    webhooks,
+)
 from bot.web.app_services import attach_services, services_of
 from bot.web.errors import json_http_error
 
 # Each area module exposes ``init_app(app, services)``; the order is the order of registration.
-AREAS = (webhooks, chat_api, suggestions_api, admin_api, dashboard, metrics)
+AREAS = (webhooks, chat_api, suggestions_api, admin_api, dispatch_api, dashboard, metrics)
 MAX_REQUEST_BYTES = 256 * 1024  # a WhatsApp form post is a few KB; anything larger is refused with 413
 # On every response: no MIME sniffing of our JSON/TwiML, and no URL (tokens in queries) leaked to other sites.
 STORE_RETRY_AFTER_S = 30  # a full or read-only disk needs an operator: not seconds
@@ -51,8 +62,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         sleep=app.config.get("WHATSAPP_SLEEP", time.sleep),
     )
     # The web areas' own settings are checked before anything opens: a bad value stops the boot, named.
-    _ = services.limit_settings, services.whatsapp_settings
+    _ = services.limit_settings, services.whatsapp_settings, services.dispatch_settings
     attach_services(app, services)
+    request_ids.init_app(app)  # first: every later hook and log line of the request sees its id
     limits.init_app(app, services)
 
     @app.get("/")

@@ -18,6 +18,7 @@ write), each with ``Retry-After``; a store that fails later in the turn is a 503
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, current_app
@@ -26,6 +27,7 @@ from bot.contracts import contract
 from bot.contracts.chat import CHAT, ChatReply, ChatRequest
 from bot.conversation.engine import Turn, refused_for_its_content
 from bot.llm import AllProvidersFailed
+from bot.logs import current_request_id
 from bot.web.app_services import current_services
 from bot.web.chat_input import chat_sessions, client_address, json_object, session_named
 from bot.web.contracts import answer, parsed
@@ -35,6 +37,7 @@ from bot.whatsapp.runtime import WhatsAppRuntime
 if TYPE_CHECKING:
     from bot.services import Services
 
+log = logging.getLogger(__name__)
 blueprint = Blueprint("chat_api", __name__)
 answer_refusals(blueprint)
 
@@ -58,10 +61,20 @@ def chat() -> Any:
             session = issued.session
         else:
             sessions.seen(session)
-        reply = _respond(runtime, Turn(customer_id=session.customer_id, text=body.message, channel="chat"))
+        turn = Turn(session.customer_id, body.message, channel="chat", request_id=current_request_id())
+        reply = _respond(runtime, turn)
     if issued is not None:
         reply.session = issued.token  # the one response that ever carries it
     return answer(reply)
+
+
+def _start_dispatch(request_id: int) -> None:
+    """A web-chat customer has no WhatsApp number: dispatch records the request as ``manual`` and alerts staff.
+    A failure only delays that until the dispatch tick, which starts every confirmed request nobody started."""
+    try:
+        current_services().dispatch.start(request_id)
+    except Exception:  # noqa: BLE001 - the customer's answer stands; the tick retries
+        log.exception("starting the dispatch of request %s failed; the dispatch tick will start it", request_id)
 
 
 def _respond(runtime: WhatsAppRuntime, turn: Turn) -> ChatReply:
@@ -81,6 +94,8 @@ def _respond(runtime: WhatsAppRuntime, turn: Turn) -> ChatReply:
             holding=not refused,
             request=None,
         )
+    if decision.request.status == "confirmed" and decision.request.id is not None:
+        _start_dispatch(decision.request.id)
     request_state = decision.request.known() | {"status": decision.request.status} if decision.request.started else None
     return ChatReply.model_validate(
         {

@@ -1,8 +1,10 @@
-"""``GET /admin``: the dashboard page (server-rendered shell + vanilla JS, no CDN).
+"""``GET /admin`` (LLM providers) and ``GET /admin/demandes`` (service requests): the dashboard pages
+(server-rendered shells + vanilla JS, no CDN).
 
-The page itself holds no data and needs no token: its script asks for the admin token, keeps it in
-sessionStorage and reads ``/api/llm/status`` and ``/api/llm/analytics`` with it, so the one place
-that checks the token stays the admin API.
+The pages hold no data and need no token: their scripts ask for the admin token, keep it in sessionStorage
+and read the admin API with it (``/api/llm/status`` and ``/api/llm/analytics``; ``/api/requests`` and
+``/api/requests/<id>`` for the requests, filtered, each opened with its conversation), so the one place that
+checks the token stays the API.
 """
 
 from __future__ import annotations
@@ -27,7 +29,16 @@ CONTENT_SECURITY_POLICY = (
 
 @blueprint.get("/admin")
 def admin_page() -> Any:
-    response = make_response(render_template("admin.html"))
+    return _page("admin.html")
+
+
+@blueprint.get("/admin/demandes")
+def requests_page() -> Any:
+    return _page("demandes.html")
+
+
+def _page(template: str) -> Any:
+    response = make_response(render_template(template))
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["Cache-Control"] = "no-store"
     return response

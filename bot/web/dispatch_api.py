@@ -1,7 +1,9 @@
 """The staff API of dispatch: requests (``/api/requests``) and the artisan directory (``/api/artisans``).
 
-Every route needs ``Authorization: Bearer <ADMIN_API_TOKEN>`` (compared in constant time; 403 when the server
-has none). The work is done by ``bot.dispatch`` (the ``Dispatch`` of the process's services); this module reads
+Every route but the CSV carries its contract (``bot.contracts.dispatch``), so the OpenAPI document lists it
+(the CSV is not JSON, which the generator does not describe). Every route needs ``Authorization: Bearer
+<ADMIN_API_TOKEN>`` (compared in constant time; 403 when the server has none).
+The work is done by ``bot.dispatch`` (the ``Dispatch`` of the process's services); this module reads
 requests and maps the domain's refusals to statuses: ``InvalidInput`` 400 (naming the field), ``NotFound``
 404, ``Conflict`` 409 (a duplicate number, an illegal status change, with the reason). Error bodies are
 ``{"error", "detail"}`` like the rest of the admin API.
@@ -28,6 +30,18 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
 
+from bot.contracts import contract
+from bot.contracts.dispatch import (
+    CHANGE_STATUS,
+    CREATE_ARTISAN,
+    GET_ARTISAN,
+    GET_REQUEST,
+    ID_MAX,
+    LIST_ARTISANS,
+    LIST_REQUESTS,
+    PAUSE_ARTISAN,
+    UPDATE_ARTISAN,
+)
 from bot.dispatch import Conflict, DispatchError, IllegalTransition, InvalidInput, NotFound
 from bot.web.app_services import current_services
 
@@ -47,7 +61,15 @@ def init_app(app: Flask, services: Services) -> None:
 
 
 def _dispatch() -> Dispatch:
-    return current_services().dispatch  # type: ignore[attr-defined]  # added to Services when this is wired
+    return current_services().dispatch
+
+
+def _id(raw: str) -> int:
+    """A path id; anything but digits names nothing (404). The watch of the document reads rules without
+    converters, so ids are checked here rather than with ``<int:...>``."""
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFound(f"no such id {raw[:20]!r}")
+    return int(raw)
 
 
 def _error(status: int, error: str, detail: str, **extra: Any) -> Response:
@@ -104,7 +126,31 @@ def _body(allowed: set[str], required: frozenset[str] = frozenset()) -> dict[str
     return body
 
 
+def _given(*names: str) -> None:
+    """A query parameter given empty is refused (the document declares none empty) rather than ignored."""
+    for name in names:
+        if name in request.args and not request.args[name].strip():
+            raise InvalidInput(name, "must not be empty; leave the parameter out instead")
+
+
+def _artisan_body(allowed: set[str], required: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """An artisan's fields as JSON gives them: lists of strings and a boolean. (The domain also reads the CSV's
+    forms, "plomberie;électricité" and "oui"; the API takes the JSON ones its document declares.)"""
+    body = _body(allowed, required)
+    for name in ("trades", "quartiers"):
+        value = body.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise InvalidInput(name, "a list of strings")
+    if not isinstance(body.get("active", True), bool):
+        raise InvalidInput("active", "true or false")
+    for name in ("name", "whatsapp"):
+        if name in body and not isinstance(body[name], str):
+            raise InvalidInput(name, "must be a string")
+    return body
+
+
 def _filters() -> Any:
+    _given("status", "service_type", "quartier", "since", "until", "cursor")
     args = request.args
     return _dispatch().requests.filter(
         status=args.get("status"),
@@ -119,6 +165,7 @@ def _filters() -> Any:
 
 
 @blueprint.get("/api/requests")
+@contract(LIST_REQUESTS)
 @require_admin
 def list_requests() -> Any:
     raw_limit = request.args.get("limit", "50")
@@ -138,15 +185,18 @@ def requests_csv() -> Any:
     )
 
 
-@blueprint.get("/api/requests/<int:request_id>")
+@blueprint.get("/api/requests/<request_id>")
+@contract(GET_REQUEST)
 @require_admin
-def get_request(request_id: int) -> Any:
-    return jsonify(_dispatch().requests.get(request_id))
+def get_request(request_id: str) -> Any:
+    return jsonify(_dispatch().requests.get(_id(request_id)))
 
 
-@blueprint.post("/api/requests/<int:request_id>/status")
+@blueprint.post("/api/requests/<request_id>/status")
+@contract(CHANGE_STATUS)
 @require_admin
-def change_status(request_id: int) -> Any:
+def change_status(request_id: str) -> Any:
+    number = _id(request_id)
     body = _body({"status", "note", "by", "artisan_id"}, frozenset({"status"}))
     by = body.get("by", "api")
     if not isinstance(by, str) or not ACTOR_PATTERN.match(by):
@@ -155,25 +205,32 @@ def change_status(request_id: int) -> Any:
     if note is not None and (not isinstance(note, str) or len(note) > NOTE_MAX_CHARS):
         raise InvalidInput("note", f"a string of at most {NOTE_MAX_CHARS} characters")
     artisan_id = body.get("artisan_id")
-    if artisan_id is not None and (not isinstance(artisan_id, int) or isinstance(artisan_id, bool)):
+    if isinstance(artisan_id, float) and artisan_id.is_integer():
+        artisan_id = int(artisan_id)  # JSON has one number type: 7.0 is the integer 7
+    if artisan_id is not None and (
+        not isinstance(artisan_id, int) or isinstance(artisan_id, bool) or not 0 <= artisan_id <= ID_MAX
+    ):
         raise InvalidInput("artisan_id", "an artisan id (integer)")
     status = body["status"]
     if not isinstance(status, str):
         raise InvalidInput("status", "must be a string")
     dispatch = _dispatch()
-    dispatch.change_status(request_id, status, f"admin:{by}", note=note, artisan_id=artisan_id)
-    return jsonify(request=dispatch.requests.get(request_id))
+    dispatch.change_status(number, status, f"admin:{by}", note=note, artisan_id=artisan_id)
+    return jsonify(request=dispatch.requests.get(number))
 
 
 # --- artisans ------------------------------------------------------------------------------------------------
 
 
 @blueprint.post("/api/artisans")
+@contract(CREATE_ARTISAN)
 @require_admin
 def create_artisan() -> Any:
-    body = _body({"name", "whatsapp", "trades", "quartiers", "active"}, frozenset({"name", "whatsapp", "trades"}))
+    body = _artisan_body(
+        {"name", "whatsapp", "trades", "quartiers", "active"}, frozenset({"name", "whatsapp", "trades"})
+    )
     artisan = _dispatch().directory.create(
-        body["name"], body["whatsapp"], body["trades"], body.get("quartiers") or [], body.get("active", True)
+        body["name"], body["whatsapp"], body["trades"], body.get("quartiers", []), body.get("active", True)
     )
     response = jsonify(artisan.as_dict())
     response.status_code = 201
@@ -182,8 +239,10 @@ def create_artisan() -> Any:
 
 
 @blueprint.get("/api/artisans")
+@contract(LIST_ARTISANS)
 @require_admin
 def list_artisans() -> Any:
+    _given("active", "trade", "quartier")
     raw = request.args.get("active")
     active = None
     if raw is not None:
@@ -196,20 +255,23 @@ def list_artisans() -> Any:
     return jsonify(artisans=[a.as_dict() for a in artisans])
 
 
-@blueprint.get("/api/artisans/<int:artisan_id>")
+@blueprint.get("/api/artisans/<artisan_id>")
+@contract(GET_ARTISAN)
 @require_admin
-def get_artisan(artisan_id: int) -> Any:
-    return jsonify(_dispatch().directory.get(artisan_id).as_dict())
+def get_artisan(artisan_id: str) -> Any:
+    return jsonify(_dispatch().directory.get(_id(artisan_id)).as_dict())
 
 
-@blueprint.patch("/api/artisans/<int:artisan_id>")
+@blueprint.patch("/api/artisans/<artisan_id>")
+@contract(UPDATE_ARTISAN)
 @require_admin
-def update_artisan(artisan_id: int) -> Any:
-    body = _body({"name", "whatsapp", "trades", "quartiers", "active"})
-    return jsonify(_dispatch().directory.update(artisan_id, body).as_dict())
+def update_artisan(artisan_id: str) -> Any:
+    body = _artisan_body({"name", "whatsapp", "trades", "quartiers", "active"})
+    return jsonify(_dispatch().directory.update(_id(artisan_id), body).as_dict())
 
 
-@blueprint.delete("/api/artisans/<int:artisan_id>")
+@blueprint.delete("/api/artisans/<artisan_id>")
+@contract(PAUSE_ARTISAN)
 @require_admin
-def pause_artisan(artisan_id: int) -> Any:
-    return jsonify(_dispatch().directory.pause(artisan_id).as_dict())
+def pause_artisan(artisan_id: str) -> Any:
+    return jsonify(_dispatch().directory.pause(_id(artisan_id)).as_dict())

@@ -88,6 +88,7 @@ def whatsapp_inbound() -> Response:
     except sqlite3.Error:  # not stored: Twilio's retry will bring it again
         return _store_failed(runtime, f"inbound message {message.message_sid}")
     if created:
+        log.info("inbound message stored for the workers")  # the line's request id is its MessageSid
         runtime.wake_workers()
     return _twiml()
 

@@ -4,17 +4,22 @@ For a claimed message (lease held, fenced by its token)::
 
     given up earlier? ──yes──> deliver the recorded apology ──settled──> failed (with the reason)
           │ no
+    from an artisan of the directory? ──yes──> dispatch.handle_artisan_message (offer answers) ──settled──> done
+          │ no
     reply already recorded? ──yes──> deliver what is not yet with Twilio ──all settled──> done
           │ no
     24-hour window closed? ──yes──> expired (recorded, nothing sent: WhatsApp would refuse it)
           │ no
     unanswered a whole window since its own receipt? ──yes──> failed (the customer's next messages go on)
           │ no
+    a status question or "cancel" about a confirmed request? ──yes──> dispatch.reply_to_customer, delivered
+          │ no
     engine.decide ──AllProvidersFailed──> every provider refused the message itself (content policy, bad
           │                               request, too long)? give up: apology asking to rephrase, failed
           │                               else one holding reply (once per message), deferred with backoff
           │ ok
     one transaction: turn + reply parts recorded ──> deliver ──> done (or deferred until Twilio takes them)
+          └── the turn confirmed a request? ──> dispatch.start (``Dispatch.tick`` starts any this misses)
 
 An unexpected exception defers the message with a growing wait; after ``INBOUND_MAX_ERRORS`` of them it is
 given up with the same apology. Without these exits one bad message would hold back every later message of
@@ -36,6 +41,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
@@ -45,12 +51,16 @@ from bot.inbound import ClaimedMessage, InboundQueue, LeaseLost
 from bot.inbound.heartbeat import LeaseHeartbeat
 from bot.inbound.queue import EXPIRED, FAILED
 from bot.llm import AllProvidersFailed
+from bot.logs import request_id_scope
 from bot.messaging.outbox import Outbox
 from bot.messaging.sender import WhatsAppSender
 from bot.messaging.split import split_message
 from bot.redaction import redact_secrets
 from bot.store import Store
 from bot.whatsapp.settings import WhatsAppSettings
+
+if TYPE_CHECKING:
+    from bot.dispatch import Dispatch
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +82,10 @@ class ConversationWorker:
         sender: WhatsAppSender,
         settings: WhatsAppSettings,
         clock: Callable[[], float] = time.time,
+        dispatch: Dispatch | None = None,
     ) -> None:
         self.store = store
+        self.dispatch = dispatch  # set by the composition root; None: every message is a customer's
         self.queue = queue
         self.engine = engine
         self.outbox = outbox
@@ -88,8 +100,10 @@ class ConversationWorker:
         claim = self.queue.claim(owner or worker_name(), self.settings.lease_s, customer_id)
         if claim is None:
             return False
-        # Renewed while this thread works on the claim, however long the model takes; stopped on every exit.
-        with LeaseHeartbeat(self.queue, claim, self.settings.lease_s, self.settings.heartbeat_s) as heartbeat:
+        # Renewed while this thread works on the claim, however long the model takes; stopped on every exit. The
+        # lines logged meanwhile, and the model calls, carry the message's MessageSid as their request id.
+        heartbeat = LeaseHeartbeat(self.queue, claim, self.settings.lease_s, self.settings.heartbeat_s)
+        with request_id_scope(claim.message.message_sid), heartbeat:
             try:
                 self._process(claim, heartbeat)
             except LeaseLost as exc:
@@ -139,6 +153,15 @@ class ConversationWorker:
         if claim.give_up_reason is not None:  # a previous holder gave up and recorded the apology
             self._send_apology(claim)
             return
+        if self._from_artisan(claim):  # an answer to an offer, never a customer's conversation
+            assert self.dispatch is not None
+            answered = self.dispatch.handle_artisan_message(claim.id, claim.message, self._fence(claim))
+            if answered.delivery.settled:
+                self.queue.complete(claim)
+            else:
+                retry_at = answered.delivery.retry_at or self.clock() + ERROR_RETRY_S
+                self.queue.defer(claim, retry_at, "dispatch reply waiting for Twilio")
+            return
         replies = self.outbox.for_inbound(claim.id, kind="reply")
         if replies:  # a previous holder recorded the reply and died before it was all sent
             if self._settle(claim, replies, "reply"):
@@ -152,9 +175,14 @@ class ConversationWorker:
             hours = f"{self.settings.window_s / 3600:g}"
             self._give_up(claim, f"not answered within {hours} hours of its receipt; later messages go on")
             return
+        if self._answered_by_dispatch(claim):
+            # "Where is my plumber?" / "cancel it" about a confirmed request: answered without a model.
+            if self._settle(claim, self.outbox.for_inbound(claim.id, kind="reply"), "reply"):
+                self.queue.complete(claim)
+            return
         turn = _turn(claim)
         try:
-            decision = self.engine.decide(turn, request_id=f"inbound-{claim.id}-{claim.attempts}")
+            decision = self.engine.decide(turn)
         except AllProvidersFailed as exc:
             heartbeat.raise_if_lost()
             if refused_for_its_content(exc):
@@ -166,12 +194,40 @@ class ConversationWorker:
         parts = split_message(decision.reply, self.settings.max_chars)
         with self.store.immediate() as db:
             self.queue.check_lease(db, claim, extend_s=self.settings.lease_s)
-            self.engine.commit(db, decision)
+            request = self.engine.commit(db, decision)
             self._add_outbound(db, claim, "reply", parts, provider=decision.provider)
             # The answer is here: a holding reply Twilio has not been handed yet is now pointless.
             self.outbox.supersede(db, claim.id, kind="holding", reason="superseded by the reply")
-        if self._settle(claim, self.outbox.for_inbound(claim.id, kind="reply"), "reply"):
+        log.info("inbound message %s answered by %s: %d part(s) to send", claim.id, decision.provider, len(parts))
+        settled = self._settle(claim, self.outbox.for_inbound(claim.id, kind="reply"), "reply")
+        if settled:
             self.queue.complete(claim)
+        if request.status == "confirmed" and request.id is not None:
+            self._start_dispatch(request.id)
+
+    def _from_artisan(self, claim: ClaimedMessage) -> bool:
+        message = claim.message
+        return (
+            self.dispatch is not None
+            and message.channel == "whatsapp"
+            and self.dispatch.is_artisan(message.from_number or message.customer_id)
+        )
+
+    def _answered_by_dispatch(self, claim: ClaimedMessage) -> bool:
+        """True when dispatch recorded the reply (a status question or a cancellation of a confirmed request)."""
+        if self.dispatch is None or claim.message.channel != "whatsapp":
+            return False
+        return self.dispatch.reply_to_customer(claim.id, claim.message, self._fence(claim)) is not None
+
+    def _start_dispatch(self, request_id: int) -> None:
+        """Offer a just-confirmed request to artisans; a failure here only delays it until the next
+        ``Dispatch.tick``, which starts every confirmed request nobody started."""
+        if self.dispatch is None:
+            return
+        try:
+            self.dispatch.start(request_id)
+        except Exception:  # noqa: BLE001 - the customer's reply is settled; the tick retries the dispatch
+            log.exception("starting the dispatch of request %s failed; the dispatch tick will start it", request_id)
 
     def _give_up(
         self, claim: ClaimedMessage, reason: str, apology_to: Turn | None = None, errors: int | None = None
@@ -283,6 +339,7 @@ def _turn(claim: ClaimedMessage) -> Turn:
         longitude=message.longitude,
         location_label=message.form.get("Address") or message.form.get("Label") or None,
         inbound_id=claim.id,
+        request_id=message.message_sid,
     )
 
 

@@ -86,3 +86,40 @@ def test_dashboard_page_needs_no_cdn_and_locks_scripts_to_its_origin(client: Fla
     script = client.get("/admin/static/admin.js").get_data(as_text=True)
     assert "/api/llm/status" in script and "sessionStorage" in script
     assert re.findall(r"https?://[^\"' ]+", script) == ["http://www.w3.org/2000/svg"]  # the SVG namespace only
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_requests_page_lists_requests_and_opens_one_with_its_conversation(
+    live_server: str, services: Services, tmp_path: Path
+) -> None:
+    from bot.conversation.history import RequestDraft
+
+    services.dispatch.directory.create("Alain", "+237690000001", ["plomberie"], [])
+    history = services.whatsapp.history
+    conversation = history.ensure("+237699000001", "whatsapp")
+    draft = RequestDraft(status="confirmed", service_type="plomberie", location="Akwa", description="Ma douche fuit",
+                         urgency="urgent")  # fmt: skip
+    with services.store.immediate() as db:
+        history.append(db, conversation.id, "user", "Ma douche fuit")
+        history.append(db, conversation.id, "assistant", "Dans quel quartier êtes-vous ?")
+        request_id = history.save_request(db, conversation.id, "+237699000001", draft, "fr")
+    services.dispatch.start(request_id)
+
+    dom = render(f"{live_server}/admin/demandes?request={request_id}#token={TOKEN}", tmp_path / "profile")
+
+    assert 'data-loaded="true"' in dom
+    assert re.search(rf'<tr data-id="{request_id}"[^>]*>.*?confirmée.*?plomberie.*?Akwa', dom, re.S), dom[:3000]
+    assert f'data-request="{request_id}"' in dom
+    assert '<div class="turn turn-user" data-role="user">Ma douche fuit</div>' in dom
+    assert "Alain (lot 1) : skipped" in dom  # never wrote to us, no template: not reachable
+    assert TOKEN not in dom
+
+
+def test_requests_page_needs_no_cdn(client: FlaskClient) -> None:
+    response = client.get("/admin/demandes")
+
+    assert response.status_code == 200
+    assert "https://" not in response.get_data(as_text=True)
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    script = client.get("/admin/static/demandes.js").get_data(as_text=True)
+    assert "/api/requests" in script and re.findall(r"https?://", script) == []

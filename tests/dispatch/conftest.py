@@ -19,9 +19,9 @@ from bot.messaging.outbox import Outbox
 from bot.messaging.sender import SendPolicy, WhatsAppSender
 from bot.messaging.twilio_gateway import TwilioGateway
 from bot.sandbox import ProviderEmulator
-from bot.store import Store
 from bot.sandbox.scripted_model import djobea_model_reply
 from bot.services import Services
+from bot.store import Store
 from bot.web import create_app, services_of
 from tests.support import FakeClock, Harness, twilio_env, write_router_config
 
@@ -198,7 +198,9 @@ class Site:
 
 
 @pytest.fixture
-def make_site(emulator: ProviderEmulator, provider_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Site]]:
+def make_site(
+    emulator: ProviderEmulator, provider_env: dict[str, str], tmp_path: Path
+) -> Iterator[Callable[..., Site]]:
     """Build the app on this test's database (the same one on every call, like a restart); keyword arguments
     override environment values (DISPATCH_BATCH, DISPATCH_TIMEOUT_MIN, TWILIO_OFFER_CONTENT_SID, ...)."""
     built: list[Site] = []
