@@ -84,11 +84,13 @@ def omittable(**kwargs: Any) -> Any:
 
 @dataclass(frozen=True)
 class Reply:
-    """One documented response: its body model, what it means, and whether it carries ``Retry-After``."""
+    """One documented response: its body model, what it means, whether it carries ``Retry-After``, and its media
+    type (JSON but for exports such as ``/api/requests.csv``, whose model is then a ``RootModel[str]``)."""
 
     model: type[BaseModel]
     description: str
     retry_after: bool = False
+    media_type: str = "application/json"
 
 
 @dataclass(frozen=True)

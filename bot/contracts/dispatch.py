@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, WithJsonSchema
+from pydantic import ConfigDict, Field, RootModel, WithJsonSchema
 
 from bot.contracts import Operation, Reply, RequestModel, ResponseModel, omittable
 from bot.contracts.errors import TOO_LARGE, ErrorBody, error
@@ -32,8 +32,8 @@ _STATUS = "|".join(STATUSES)
 # --- requests ---------------------------------------------------------------------------------------------
 
 
-class RequestsQuery(RequestModel):
-    """Filters of ``GET /api/requests`` and ``GET /api/requests.csv``."""
+class RequestFilters(RequestModel):
+    """Filters of ``GET /api/requests.csv``, and of ``GET /api/requests`` with its paging."""
 
     status: str = omittable(
         pattern=f"^({_STATUS})(,({_STATUS}))*$", description="one status or several, comma-separated"
@@ -42,6 +42,11 @@ class RequestsQuery(RequestModel):
     quartier: Quartier = omittable(description="a quartier of Douala (the domain also reads other spellings)")
     since: float = omittable(description="created at or after, Unix seconds (an ISO 8601 date is read too)")
     until: float = omittable(description="created before, Unix seconds; after since")
+
+
+class RequestsQuery(RequestFilters):
+    """``GET /api/requests``: the filters, and a page of them."""
+
     cursor: str = omittable(pattern=r"^[0-9]{1,18}$", description="the 'next' of the previous page")
     limit: int = omittable(ge=1, le=MAX_LIMIT, description="default 50")
 
@@ -253,6 +258,21 @@ LIST_REQUESTS = Operation(
     admin=True,
     query=RequestsQuery,
     responses={200: Reply(RequestPage, "one page"), **BAD_FIELD},
+)
+
+
+class RequestsCsv(RootModel[str]):
+    """The requests of a ``GET /api/requests`` query as a spreadsheet (UTF-8 CSV with a header row): id,
+    created_at, status, service_type, quartier, location, description, urgency, language, customer, artisan_id,
+    artisan_name, artisan_whatsapp, confirmed_at, assigned_at, status_at, dispatch_state; times ISO 8601 UTC."""
+
+
+REQUESTS_CSV = Operation(
+    summary="The requests the same filters select, as CSV for a spreadsheet",
+    tags=("dispatch",),
+    admin=True,
+    query=RequestFilters,
+    responses={200: Reply(RequestsCsv, "the CSV export", media_type="text/csv"), **BAD_FIELD},
 )
 GET_REQUEST = Operation(
     path=RequestPath,

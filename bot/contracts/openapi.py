@@ -94,7 +94,7 @@ def _operation(operation: Operation, operation_id: str, refs: dict) -> dict[str,
         str(status): {
             "description": reply.description,
             **({"headers": RETRY_AFTER} if reply.retry_after else {}),
-            "content": {"application/json": {"schema": refs[(reply.model, "serialization")]}},
+            "content": {reply.media_type: {"schema": refs[(reply.model, "serialization")]}},
         }
         for status, reply in sorted(responses.items())
     }

@@ -40,6 +40,7 @@ from bot.contracts.dispatch import (
     LIST_ARTISANS,
     LIST_REQUESTS,
     PAUSE_ARTISAN,
+    REQUESTS_CSV,
     UPDATE_ARTISAN,
 )
 from bot.dispatch import Conflict, DispatchError, IllegalTransition, InvalidInput, NotFound
@@ -176,6 +177,7 @@ def list_requests() -> Any:
 
 
 @blueprint.get("/api/requests.csv")
+@contract(REQUESTS_CSV)
 @require_admin
 def requests_csv() -> Any:
     return Response(
