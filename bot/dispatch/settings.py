@@ -12,13 +12,14 @@ DISPATCH_QUARTIERS_FILE     another quartier table instead of bot/dispatch/quart
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from bot.dispatch.quartiers import DEFAULT_PATH
+from bot.settings import env_number
 
 _CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 
@@ -59,14 +60,4 @@ class DispatchSettings:
         )
 
 
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float, integer: bool = False) -> float:
-    raw = env.get(name)
-    if raw is None or not str(raw).strip():
-        return default
-    try:
-        value = int(raw) if integer else float(raw)
-    except ValueError:
-        raise DispatchSettingsError(f"{name} must be {'an integer' if integer else 'a number'}, got {raw!r}") from None
-    if not math.isfinite(value) or value < minimum:
-        raise DispatchSettingsError(f"{name} must be a finite number of at least {minimum:g}, got {raw!r}")
-    return value
+_number = partial(env_number, error=DispatchSettingsError)
