@@ -3,56 +3,13 @@
 // it may also be passed once as #token=... (a fragment never reaches the server or its logs).
 "use strict";
 
-const TOKEN_KEY = "djobea-admin-token";
 const COLORS = ["#3366cc", "#dc3912", "#ff9900", "#109618", "#990099", "#0099c6"];
 const RANGES = { "1h": [3600, "minute"], "24h": [86400, "hour"], "7d": [7 * 86400, "day"] };
 const SVG_NS = "http://www.w3.org/2000/svg";
-const $ = (id) => document.getElementById(id);
-
-function takeTokenFromFragment() {
-  const match = /(?:^#|&)token=([^&]+)/.exec(window.location.hash);
-  if (match) {
-    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
-    history.replaceState(null, "", window.location.pathname + window.location.search);
-  }
-}
-
-function token() { return sessionStorage.getItem(TOKEN_KEY); }
-
-function showLogin(text) {
-  $("login").hidden = false;
-  $("content").hidden = true;
-  if (text) $("login-message").textContent = text;
-}
-
-async function api(path, options = {}) {
-  const response = await fetch(path, {
-    ...options,
-    headers: { "Authorization": "Bearer " + token(), "Content-Type": "application/json" },
-  });
-  let body = null;
-  try { body = await response.json(); } catch (e) { body = null; }
-  if (response.status === 401) {
-    sessionStorage.removeItem(TOKEN_KEY);
-    showLogin("That token was refused. Enter the admin token (ADMIN_API_TOKEN).");
-    throw new Error("unauthorized");
-  }
-  if (response.status === 403) {
-    showLogin((body && body.detail) || "The admin API is disabled on this server.");
-    throw new Error("forbidden");
-  }
-  if (!response.ok) throw new Error((body && body.detail) || ("HTTP " + response.status));
-  return body;
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value; else node.setAttribute(key, value);
-  }
-  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  return node;
-}
+const LOGIN_TEXT = {
+  refused: "That token was refused. Enter the admin token (ADMIN_API_TOKEN).",
+  disabled: "The admin API is disabled on this server.",
+};
 
 function when(epoch) {
   if (epoch === null || epoch === undefined) return "–";

@@ -3,55 +3,15 @@
 // providers page (also accepted once as #token=..., a fragment never sent to the server). No CDN, no library.
 "use strict";
 
-const TOKEN_KEY = "djobea-admin-token";
 const STATUS = {
   collecting: "brouillon", awaiting_confirmation: "à confirmer", confirmed: "confirmée", assigned: "assignée",
   in_progress: "en cours", done: "terminée", cancelled: "annulée",
 };
-const $ = (id) => document.getElementById(id);
+const LOGIN_TEXT = {
+  refused: "Ce jeton a été refusé. Entrez le jeton admin (ADMIN_API_TOKEN).",
+  disabled: "L'API admin est désactivée sur ce serveur.",
+};
 let nextCursor = null;
-
-function takeTokenFromFragment() {
-  const match = /(?:^#|&)token=([^&]+)/.exec(window.location.hash);
-  if (match) {
-    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
-    history.replaceState(null, "", window.location.pathname + window.location.search);
-  }
-}
-
-function token() { return sessionStorage.getItem(TOKEN_KEY); }
-
-function showLogin(text) {
-  $("login").hidden = false;
-  $("content").hidden = true;
-  if (text) $("login-message").textContent = text;
-}
-
-async function api(path) {
-  const response = await fetch(path, { headers: { "Authorization": "Bearer " + token() } });
-  let body = null;
-  try { body = await response.json(); } catch (e) { body = null; }
-  if (response.status === 401) {
-    sessionStorage.removeItem(TOKEN_KEY);
-    showLogin("Ce jeton a été refusé. Entrez le jeton admin (ADMIN_API_TOKEN).");
-    throw new Error("unauthorized");
-  }
-  if (response.status === 403) {
-    showLogin((body && body.detail) || "L'API admin est désactivée sur ce serveur.");
-    throw new Error("forbidden");
-  }
-  if (!response.ok) throw new Error((body && body.detail) || ("HTTP " + response.status));
-  return body;
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value; else node.setAttribute(key, value);
-  }
-  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  return node;
-}
 
 function when(epoch) {
   if (epoch === null || epoch === undefined) return "–";
