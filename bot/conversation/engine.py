@@ -23,7 +23,7 @@ from bot.conversation.history import ConversationHistory, HistoryMessage, Reques
 from bot.conversation.language import LANGUAGES, detect_language
 from bot.conversation.prompt_budget import PromptBudget
 from bot.conversation.prompts import LANGUAGE_NAMES, TURN_PROMPT, as_langchain, as_llm_messages
-from bot.conversation.turn_schema import TURN_PARSER, TurnReply, parse_turn
+from bot.conversation.turn_schema import TURN_FORMAT_INSTRUCTIONS, TurnReply, parse_turn
 from bot.llm import AllProvidersFailed, LLMService
 from bot.llm.error_kinds import POLICIES, Blame
 
@@ -102,7 +102,7 @@ class ConversationEngine:
             language_name=LANGUAGE_NAMES[language],
             draft=_draft_json(draft),
             missing=", ".join(draft.missing()) or "nothing: summarise and ask for confirmation",
-            format_instructions=TURN_PARSER.get_format_instructions(),
+            format_instructions=TURN_FORMAT_INSTRUCTIONS,
             history=as_langchain(history),
             message="\n".join([*unanswered, turn.as_user_content(self.budget)]),
         )
