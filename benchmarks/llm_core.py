@@ -138,6 +138,7 @@ def main() -> int:
             samples = []
             for run in range(5):
                 fresh = service(workdir, f"c-{fault}-{run}", all_env, timeout_s=args.attempt_timeout)
+                fresh.prepare()  # the Router is built on first use: not part of the failover
                 emulator.set_fault("claude", fault)
                 samples += timed(lambda: fresh.complete(MESSAGES), 1)  # noqa: B023
                 emulator.clear_fault("claude")

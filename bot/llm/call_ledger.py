@@ -8,7 +8,7 @@ how it ended.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
 from bot.redaction import storable
@@ -54,6 +54,10 @@ class Attempt:
         }
 
 
+_COLUMNS = tuple(f.name for f in fields(Attempt))
+_INSERT = f"insert into llm_calls ({', '.join(_COLUMNS)}) values ({', '.join('?' for _ in _COLUMNS)})"
+
+
 class CallLedger:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -63,7 +67,9 @@ class CallLedger:
         row = asdict(attempt)
         if row["error_message"]:
             row["error_message"] = storable(row["error_message"])[:ERROR_MESSAGE_MAX_CHARS]
-        self.store.db["llm_calls"].insert(row, pk="id")
+        # A prepared statement, not sqlite-utils' insert: that one reads the table's schema on every call,
+        # which cost 0.3 ms of the 0.4 ms a successful attempt waited for its row (benchmarks/llm_core.py).
+        self.store.db.conn.execute(_INSERT, [row[column] for column in _COLUMNS])
         self.store.db.conn.commit()
 
     def mark_rejected(self, attempt_id: str, error_kind: str, message: str) -> None:

@@ -83,6 +83,11 @@ class LLMService:
                     self._routed = _router_for(self.setup)
         return self._routed
 
+    def prepare(self) -> None:
+        """Import LiteLLM and build the Router now, so that no call pays for it: a process about to serve
+        customers (a worker at start) or a benchmark timing calls."""
+        self._routing()
+
     @property
     def deployments(self) -> tuple[Deployment, ...]:
         return self.setup.deployments

@@ -14,6 +14,7 @@ MESSAGE = [{"role": "user", "content": "Light don go for my house since morning"
 def test_hanging_primary_still_yields_a_reply_within_the_deadline(make_llm, emulator) -> None:
     llm: LLMService = make_llm(timeout_s=1.0, request_deadline_s=3)
     emulator.set_fault("claude", "hang")
+    llm.prepare()  # the first Router imports LiteLLM: seconds that are not the deadline's
     started = time.monotonic()
 
     completion = llm.complete(MESSAGE)
@@ -27,6 +28,7 @@ def test_attempts_never_outlive_the_deadline(make_llm, emulator) -> None:
     llm: LLMService = make_llm(timeout_s=5.0)
     for provider in ("claude", "gemini", "openai"):
         emulator.set_fault(provider, "hang")
+    llm.prepare()  # the first Router imports LiteLLM: seconds that are not the deadline's
     started = time.monotonic()
 
     with pytest.raises(AllProvidersFailed) as raised:
