@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot.conversation.engine import ConversationEngine
+from bot.conversation.engine import ConversationEngine, Turn
 from bot.conversation.history import ConversationHistory
 from bot.conversation.prompt_budget import PromptBudget
 from bot.conversation.suggestions import SuggestionWriter
@@ -24,6 +24,7 @@ from bot.messaging.outbox import Outbox
 from bot.messaging.sender import SendPolicy, WhatsAppSender
 from bot.messaging.twilio_gateway import SendKind, TwilioGateway
 from bot.store import Store
+from bot.whatsapp.holding import HoldingReplies
 from bot.whatsapp.settings import WhatsAppSettings
 from bot.whatsapp.worker import ConversationWorker, WorkerPool
 
@@ -43,18 +44,22 @@ class WhatsAppRuntime:
     outbox: Outbox
     sender: WhatsAppSender
     worker: ConversationWorker
+    holding: HoldingReplies | None = None  # None when HOLDING_REPLY_AFTER_S is 0
     pool: WorkerPool | None = None
+    _holding_thread: tuple[threading.Thread, threading.Event] | None = field(default=None, repr=False)
     wakeup: WakeChannel | None = None  # hints to the worker threads of the other processes on this database
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def start_workers(self, threads: int | None = None) -> None:
-        """Start background worker threads in this process (idempotent)."""
+        """Start background worker threads in this process, and beside them the holding-reply thread (idempotent)."""
         count = self.settings.worker_threads if threads is None else threads
         with self._lock:
             if self.pool is None and count > 0:
                 self.pool = WorkerPool(self.worker, count).start()
                 if self.wakeup is not None:
                     self.wakeup.listen(self.pool.wake)
+                if self.holding is not None:
+                    self._holding_thread = self.holding.start()
 
     def wake_workers(self) -> None:
         """New work is stored: wake this process's idle workers and, through ``wakeup``, every other process's."""
@@ -65,6 +70,11 @@ class WhatsAppRuntime:
 
     def stop_workers(self) -> None:
         with self._lock:
+            if self._holding_thread is not None:
+                thread, stop = self._holding_thread
+                stop.set()
+                thread.join(5.0)
+                self._holding_thread = None
             if self.pool is not None:
                 self.pool.stop()
                 self.pool = None
@@ -97,6 +107,17 @@ def build_whatsapp_runtime(
     policy = send_policy or SendPolicy(in_flight_grace_s=settings.timeout_s + 1)
     sender = WhatsAppSender(outbox, gateway, callback, policy, clock, sleep)
     worker = ConversationWorker(store, queue, engine, outbox, sender, settings, clock)
+    holding = None
+    if settings.holding_after_s > 0:
+        holding = HoldingReplies(
+            store,
+            outbox,
+            sender,
+            settings.holding_after_s,
+            language_of=lambda customer_id, text: engine.language_of(Turn(customer_id=customer_id, text=text)),
+            is_artisan=lambda number: worker.dispatch is not None and worker.dispatch.is_artisan(number),
+            clock=clock,
+        )
     return WhatsAppRuntime(
         settings=settings,
         store=store,
@@ -107,6 +128,7 @@ def build_whatsapp_runtime(
         outbox=outbox,
         sender=sender,
         worker=worker,
+        holding=holding,
         wakeup=WakeChannel.beside(store.path),
     )
 

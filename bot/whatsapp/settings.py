@@ -13,6 +13,9 @@ WHATSAPP_WORKER_THREADS                 background workers in each web process (
                                         rate x model latency, over all processes (50/s x 0.5 s = 25, 20/s x
                                         3 s = 60); idle threads cost no CPU. Providers' own limits are kept by
                                         djobea.max_parallel_requests in router_config/providers.yaml
+HOLDING_REPLY_AFTER_S                   a customer whose message has waited this long with no answer gets the
+                                        holding reply once, then the answer (default 8; 0: never for waiting,
+                                        only when every provider failed)
 INBOUND_LEASE_S                         how long a claim lasts unrenewed (15): a killed worker's message is
                                         taken over this long after its last heartbeat at most
 INBOUND_HEARTBEAT_S                     how often a worker renews the lease of the message it is working on
@@ -46,6 +49,8 @@ from bot.settings import env_number
 DEFAULT_LEASE_S = 15.0
 # Two gunicorn workers x 32 keep 64 conversations in flight: 20 msg/s with 3 s models (benchmarks/capacity.py).
 DEFAULT_THREADS = 32
+# Twilio waits 15 s for our webhook; a customer who waited half that for an answer hears from us.
+DEFAULT_HOLDING_AFTER_S = 8.0
 
 
 class WhatsAppSettingsError(ValueError):
@@ -62,6 +67,7 @@ class WhatsAppSettings:
     public_base_url: str | None
     timeout_s: float
     worker_threads: int
+    holding_after_s: float
     lease_s: float
     heartbeat_s: float
     max_errors: int
@@ -103,6 +109,7 @@ class WhatsAppSettings:
             public_base_url=public,
             timeout_s=_number(env, "TWILIO_TIMEOUT_S", 10.0, minimum=0.1),
             worker_threads=int(_number(env, "WHATSAPP_WORKER_THREADS", DEFAULT_THREADS, minimum=0, integer=True)),
+            holding_after_s=_number(env, "HOLDING_REPLY_AFTER_S", DEFAULT_HOLDING_AFTER_S, minimum=0),
             lease_s=lease_s,
             heartbeat_s=heartbeat_s,
             max_errors=int(_number(env, "INBOUND_MAX_ERRORS", 5, minimum=1, integer=True)),

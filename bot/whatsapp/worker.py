@@ -303,13 +303,15 @@ class ConversationWorker:
         self.queue.defer(claim, retry_at, redact_secrets(failure, known_secrets=self.settings.secrets))
 
     def _settle(self, claim: ClaimedMessage, rows: list, what: str) -> bool:
-        """Deliver ``rows``, then settle the holding reply they replace (one left in_flight is looked up at
-        Twilio, never resent); True when all is settled, else the message is deferred until Twilio is ready."""
+        """Deliver ``rows``, then settle the holding reply they replace; True when ``rows`` are settled, else the
+        message is deferred until Twilio is ready.
+
+        A holding reply still in flight never holds the message back: it may be going out right now from the
+        holding-reply thread (``bot.whatsapp.holding``), which records its fate; one a crash left in flight is
+        looked up at Twilio once its send is surely over (never resent), else left as it is."""
         delivery = self.sender.deliver(rows, self._fence(claim))
         if delivery.settled:
-            holding = self.outbox.for_inbound(claim.id, kind="holding")
-            delivery = self.sender.settle_dropped(holding, f"superseded by the {what}")
-        if delivery.settled:
+            self.sender.settle_dropped(self.outbox.for_inbound(claim.id, kind="holding"), f"superseded by the {what}")
             return True
         self.queue.defer(claim, delivery.retry_at or self.clock() + ERROR_RETRY_S, f"{what} waiting for Twilio")
         return False

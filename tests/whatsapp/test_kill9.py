@@ -61,6 +61,7 @@ def worker_env(emulator: ProviderEmulator, provider_env: dict[str, str], tmp_pat
         **twilio_env(emulator),
         "DATABASE_PATH": str(tmp_path / "bot.db"),
         "INBOUND_LEASE_S": str(LEASE_S),
+        "HOLDING_REPLY_AFTER_S": "0",  # what is counted here is the answer: no holding reply for the wait
         "INBOUND_HEARTBEAT_S": str(HEARTBEAT_S),
         "TWILIO_TIMEOUT_S": "1",
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",

@@ -137,7 +137,8 @@ def test_an_idle_worker_takes_over_an_expired_lease_within_its_poll(make_harness
         )
     )
     assert queue.claim("dead-worker", LEASE_S) is not None  # its process died holding the message
-    idle = make_harness(INBOUND_LEASE_S=str(LEASE_S), WHATSAPP_WORKER_THREADS="1")  # polls, nobody wakes it
+    # Polls, nobody wakes it; the takeover is what is counted here, not a holding reply for the wait.
+    idle = make_harness(INBOUND_LEASE_S=str(LEASE_S), WHATSAPP_WORKER_THREADS="1", HOLDING_REPLY_AFTER_S="0")
 
     dead.clock.advance(LEASE_S + 1)
 
