@@ -133,6 +133,16 @@ def sign(url: str, form: dict[str, str], token: str = AUTH_TOKEN) -> str:
     return RequestValidator(token).compute_signature(url, form)
 
 
+def media_fields(media: list[tuple[str, str]]) -> dict[str, str]:
+    """The webhook form fields of an inbound message's media, from (MediaUrl, content type) pairs; pass them to
+    ``Harness.whatsapp(**media_fields(...))``. The URLs come from ``emulator.twilio.add_media``."""
+    fields = {"NumMedia": str(len(media))}
+    for n, (url, content_type) in enumerate(media):
+        fields[f"MediaUrl{n}"] = url
+        fields[f"MediaContentType{n}"] = content_type
+    return fields
+
+
 def twilio_env(emulator: ProviderEmulator) -> dict[str, str]:
     return {
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,

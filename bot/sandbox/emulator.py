@@ -10,6 +10,7 @@ Endpoints served (provider names are the product's: claude, gemini, openai)::
     POST /v1/messages                                   claude   (api_base = base_url)
     POST [/v1beta|/v1]/models/{model}:generateContent   gemini   (api_base = base_url or base_url/v1beta)
     POST /v1/chat/completions                           openai   (api_base = base_url/v1)
+    POST /v1/audio/transcriptions                       openai   (multipart, as litellm.transcription sends it)
     GET  /_emulator/calls[?provider=]    POST /_emulator/faults    POST /_emulator/latency
     POST /_emulator/reset                GET  /_emulator/health
 
@@ -19,6 +20,13 @@ and an emulated Twilio Messages API (``bot.sandbox.twilio_emulator``, state in `
     GET  /2010-04-01/Accounts/{AccountSid}/Messages[/{Sid}].json
     GET  /_emulator/twilio/messages      POST /_emulator/twilio/faults   POST /_emulator/twilio/latency
     POST /_emulator/twilio/credentials   POST /_emulator/twilio/callbacks
+    GET  /2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{MediaSid}   (Basic auth; 307 to the CDN)
+    GET  /_cdn/media/{token}             POST /_emulator/twilio/media    GET /_emulator/twilio/media/fetches
+
+Media in provider requests (Anthropic ``image`` blocks, Gemini ``inlineData``, OpenAI ``image_url`` and
+``input_audio``) are checked as the real APIs check them (``bot.sandbox.provider_media``), recorded with each
+call (kind, MIME type, sha256) and counted in its usage; the transcription endpoint answers from the test
+media's manifest (``bot.sandbox.media``), and takes the faults and latency set for openai.
 
 Run standalone with ``python -m bot.sandbox.emulator --port 8090`` (what ``SANDBOX_EMULATOR_URL`` points
 gunicorn workers at): it answers the Djobea prompts like the in-process sandbox does, through
@@ -29,6 +37,7 @@ echo to every prompt.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import re
@@ -47,6 +56,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote
 
+from bot.sandbox.media import transcribe
+from bot.sandbox.provider_media import (
+    MediaPart,
+    MediaRefused,
+    audio_part,
+    media_in_request,
+    media_tokens_by_kind,
+)
 from bot.sandbox.provider_payloads import (
     FAULTS,
     PROVIDERS,
@@ -57,11 +74,13 @@ from bot.sandbox.provider_payloads import (
     fault_response,
     gemini_thinking_exhausted_response,
     invalid_body_response,
+    media_refused_response,
     not_found_response,
     success_response,
     thinking_exhausts_output,
+    transcription_response,
 )
-from bot.sandbox.twilio_emulator import TWILIO_PREFIX, EmulatedTwilio
+from bot.sandbox.twilio_emulator import CDN_PREFIX, MEDIA_HANG_SECONDS, TWILIO_PREFIX, EmulatedTwilio
 
 CONTROL_PREFIX: Final = "/_emulator/"
 DEFAULT_RETRY_AFTER: Final = 30.0
@@ -71,6 +90,10 @@ _HANG_POLL_SECONDS: Final = 0.05
 _GEMINI_PATH: Final = re.compile(r"^(?:/v1(?:beta|alpha)?)?/models/(?P<model>[^/:]+):generateContent$")
 _KEY_HEADERS: Final = frozenset({"x-api-key", "x-goog-api-key", "authorization", "api-key"})
 _KEY_QUERY: Final = re.compile(r"(?<=[?&]key=)[^&]*")
+_TRANSCRIPTION_PATHS: Final = ("/v1/audio/transcriptions", "/audio/transcriptions")
+# What Whisper takes, by the uploaded file's extension (AMR, another WhatsApp voice format, is not among them).
+WHISPER_EXTENSIONS: Final = ("flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm")
+_LANGUAGES: Final = {"en": "english", "fr": "french", "pcm": "english"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +101,7 @@ class EmulatedRequest:
     """A provider request as a responder sees it: messages flattened to ``{"role", "content": str}``.
 
     ``headers`` are lower-cased, with API keys cut to their last four characters so records never hold
-    a secret.
+    a secret. ``media`` are the images and audio it carried, each tied to its message by index.
     """
 
     provider: Provider
@@ -88,6 +111,7 @@ class EmulatedRequest:
     body: dict[str, Any]
     headers: dict[str, str]
     received_at: float
+    media: tuple[MediaPart, ...] = ()
 
     @property
     def last_user_text(self) -> str:
@@ -96,6 +120,12 @@ class EmulatedRequest:
             if message["role"] == "user":
                 return message["content"]
         return ""
+
+    @property
+    def last_user_media(self) -> tuple[MediaPart, ...]:
+        """The media of the newest user message: what the customer just showed or said."""
+        last = next((i for i in range(len(self.messages) - 1, -1, -1) if self.messages[i]["role"] == "user"), None)
+        return tuple(part for part in self.media if part.message_index == last)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -106,6 +136,7 @@ class EmulatedRequest:
             "body": self.body,
             "headers": self.headers,
             "received_at": self.received_at,
+            "media": [part.to_json() for part in self.media],
         }
 
 
@@ -131,6 +162,7 @@ class RecordedCall:
             "received_at": self.received_at,
             "fault": self.fault,
             "status": self.status,
+            "media": [part.to_json() for part in self.request.media] if self.request else [],
             "request": self.request.to_json() if self.request else None,
         }
 
@@ -212,6 +244,7 @@ class ProviderEmulator:
             daemon=True,
         )
         self._thread.start()
+        self.twilio.base_url = self._base_url
         return self
 
     def stop(self) -> None:
@@ -339,16 +372,23 @@ class ProviderEmulator:
     # --- used by the handler ------------------------------------------------------------------------------
 
     def _begin(
-        self, provider: Provider, model: str, method: str, path: str, request: EmulatedRequest | None
+        self,
+        provider: Provider,
+        model: str,
+        method: str,
+        path: str,
+        request: EmulatedRequest | None,
+        takes_fault: bool = True,
     ) -> tuple[RecordedCall, _FaultPlan | None, float, threading.Event, Responder]:
         """Record the call and take the fault (counting down ``times``) in one step under the lock.
 
-        A request that could not be parsed (``request`` None) is answered as the provider would and takes
-        no fault, so a ``times=1`` fault is not spent on it.
+        A request that could not be parsed (``request`` None) or that the API refuses for its content
+        (``takes_fault`` False) is answered as the provider would and takes no fault, so a ``times=1`` fault
+        is not spent on it.
         """
         with self._changed:
             state = self._states[provider]
-            plan = state.fault if request is not None else None
+            plan = state.fault if request is not None and takes_fault else None
             if plan is not None and plan.remaining is not None:
                 plan.remaining -= 1
                 if plan.remaining <= 0:
@@ -381,7 +421,7 @@ def _route(path: str) -> tuple[Provider | None, str]:
     """Which provider serves ``path``, and the model when the path names it (Gemini)."""
     if path == "/v1/messages":
         return "claude", ""
-    if path in ("/v1/chat/completions", "/chat/completions"):
+    if path in ("/v1/chat/completions", "/chat/completions", *_TRANSCRIPTION_PATHS):
         return "openai", ""
     match = _GEMINI_PATH.match(path)
     if match:
@@ -407,6 +447,48 @@ def _text(content: Any) -> str:
             part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
         )
     return ""
+
+
+def _multipart(raw: bytes, content_type: str) -> dict[str, tuple[str | None, str | None, bytes]]:
+    """The fields of a multipart/form-data body: name -> (filename, part content type, bytes)."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not content_type.startswith("multipart/form-data") or match is None:
+        raise ValueError("body is not multipart/form-data")
+    fields = {}
+    for chunk in raw.split(b"--" + match[1].encode())[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, value = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        headers = dict(line.split(":", 1) for line in head.decode("utf-8", "replace").split("\r\n") if ":" in line)
+        disposition = headers.get("Content-Disposition", headers.get("content-disposition", ""))
+        name = re.search(r'\bname="([^"]*)"', disposition)
+        filename = re.search(r'\bfilename="([^"]*)"', disposition)
+        part_type = (headers.get("Content-Type") or headers.get("content-type") or "").strip() or None
+        if name:
+            fields[name[1]] = (filename[1] if filename else None, part_type, value.removesuffix(b"\r\n"))
+    return fields
+
+
+def _parse_transcription(raw: bytes, headers: dict[str, str]) -> EmulatedRequest:
+    """A transcription upload as an ``EmulatedRequest``: the form fields as ``body``, the file as its media."""
+    fields = _multipart(raw, headers.get("content-type", ""))
+    if "file" not in fields or "model" not in fields:
+        raise ValueError("file and model are required")
+    filename, part_type, data = fields.pop("file")
+    body: dict[str, Any] = {name: value.decode("utf-8", "replace") for name, (_, _, value) in fields.items()}
+    part = audio_part("openai", 0, part_type, data)
+    body["file"] = {"filename": filename, "content_type": part_type, "size": len(data), "sha256": part.sha256}
+    return EmulatedRequest(
+        "openai", body["model"], [], None, body, _redacted_headers(headers), time.time(), media=(part,)
+    )
+
+
+def _whisper_refuses(request: EmulatedRequest) -> str | None:
+    """Whisper's reason to refuse an upload (by its file name's extension), or None."""
+    filename = request.body["file"]["filename"] or ""
+    if filename.rpartition(".")[2].lower() not in WHISPER_EXTENSIONS:
+        return f"Invalid file format. Supported formats: {list(WHISPER_EXTENSIONS)}"
+    return None
 
 
 def _redact_key(name: str, value: str) -> str:
@@ -501,6 +583,8 @@ class _ProviderHandler(BaseHTTPRequestHandler):
             self._control(method, path, query, raw)
         elif path.startswith(TWILIO_PREFIX):
             self._twilio(method, path, query, raw)
+        elif path.startswith(CDN_PREFIX) and method == "GET":
+            self._cdn(path)
         else:
             self._provider(method, path, raw)
 
@@ -537,22 +621,38 @@ class _ProviderHandler(BaseHTTPRequestHandler):
             provider = _guess_provider(path, headers)
             call, *_ = emulator._begin(provider, path_model, method, recorded_path, None)
             return self._answer(call, not_found_response(provider, method, path))
+        transcription = path in _TRANSCRIPTION_PATHS
+        refused: ProviderResponse | None = None
         try:
-            body = json.loads(raw)
-            if not isinstance(body, dict):
-                raise ValueError("body is not a JSON object")
-            request = _parse_request(provider, path_model, body, _redacted_headers(headers))
-        except (ValueError, TypeError, AttributeError):  # not JSON, or JSON of the wrong shape
+            if transcription:
+                request = _parse_transcription(raw, headers)
+                reason = _whisper_refuses(request)
+                refused = media_refused_response("openai", reason) if reason else None
+            else:
+                body = json.loads(raw)
+                if not isinstance(body, dict):
+                    raise ValueError("body is not a JSON object")
+                request = _parse_request(provider, path_model, body, _redacted_headers(headers))
+                try:
+                    request = replace(request, media=tuple(media_in_request(provider, body)))
+                except MediaRefused as exc:
+                    refused = exc.response
+        except (ValueError, TypeError, AttributeError, KeyError):  # not JSON, or JSON of the wrong shape
             call, *_ = emulator._begin(provider, path_model, method, recorded_path, None)
             return self._answer(call, invalid_body_response(provider))
         call, plan, latency, release, responder = emulator._begin(
-            provider, request.model, method, recorded_path, request
+            provider, request.model, method, recorded_path, request, takes_fault=refused is None
         )
         if latency and emulator._stopping.wait(latency):
             self.close_connection = True
             return
-        prompt_tokens = estimate_tokens("".join(m["content"] for m in request.messages))
+        if refused is not None:
+            return self._answer(call, refused)
+        media_tokens = media_tokens_by_kind(list(request.media))
+        prompt_tokens = estimate_tokens("".join(m["content"] for m in request.messages)) + sum(media_tokens.values())
         if plan is None:
+            if transcription:
+                return self._answer(call, _transcribed(request))
             try:
                 text = responder(request)
                 if not isinstance(text, str):
@@ -561,12 +661,18 @@ class _ProviderHandler(BaseHTTPRequestHandler):
                 return self._answer(call, fault_response(provider, "server_error", request.model))
             if thinking_exhausts_output(provider, request):
                 return self._answer(call, gemini_thinking_exhausted_response(request.model, prompt_tokens))
-            response = success_response(provider, request.model, text, prompt_tokens, estimate_tokens(text))
+            response = success_response(
+                provider, request.model, text, prompt_tokens, estimate_tokens(text), media_tokens
+            )
             return self._answer(call, response)
         if plan.fault == "hang":
             return self._hang(release, plan.hang_seconds)
         if plan.fault == "reset":
             return self._reset()
+        if transcription and plan.fault in ("empty_output", "bad_output_json"):
+            whole = _transcribed(request, "" if plan.fault == "empty_output" else None)
+            body = whole.body if plan.fault == "empty_output" else whole.body[: len(whole.body) // 2]
+            return self._answer(call, ProviderResponse(200, whole.headers, body))
         self._answer(call, fault_response(provider, plan.fault, request.model, plan.retry_after, prompt_tokens))
 
     def _twilio(self, method: str, path: str, query: str, raw: bytes) -> None:
@@ -579,6 +685,23 @@ class _ProviderHandler(BaseHTTPRequestHandler):
         self._send(ProviderResponse(reply.status, reply.headers, reply.body))
         if reply.after is not None:
             reply.after()
+
+    def _cdn(self, path: str) -> None:
+        """Serve media bytes from the emulated CDN (no auth), or hold the body back under the ``hang`` fault."""
+        twilio = self.server.emulator.twilio
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        media, release = twilio.cdn(path.removeprefix(CDN_PREFIX), headers.get("authorization", ""))
+        if media is None:
+            body = b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code></Error>\n'
+            return self._send(ProviderResponse(404, (("Content-Type", "application/xml"),), body))
+        self.send_response(200)
+        self.send_header("Content-Type", media.served_type)
+        self.send_header("Content-Length", str(len(media.content)))
+        self.end_headers()
+        if media.fault == "hang":
+            self.wfile.flush()
+            return self._hang(release, MEDIA_HANG_SECONDS)
+        self.wfile.write(media.content)
 
     def _answer(self, call: RecordedCall, response: ProviderResponse) -> None:
         # Status is recorded before the write so a client that got its answer sees it in calls().
@@ -651,6 +774,8 @@ class _ProviderHandler(BaseHTTPRequestHandler):
         if method == "GET" and path == "/_emulator/twilio/messages":
             to = parse_qs(query).get("to", [None])[0]
             return self._control_reply(200, {"messages": twilio.messages(to)})
+        if method == "GET" and path == "/_emulator/twilio/media/fetches":
+            return self._control_reply(200, {"fetches": twilio.media_fetches()})
         body = json.loads(raw) if raw.strip() else {}
         if method != "POST" or not isinstance(body, dict):
             return self._control_reply(404, {"error": f"no control endpoint {method} {path}"})
@@ -662,6 +787,17 @@ class _ProviderHandler(BaseHTTPRequestHandler):
             twilio.set_credentials(str(body.get("account_sid", "")), str(body.get("auth_token", "")))
         elif path == "/_emulator/twilio/callbacks":
             twilio.set_callbacks(bool(body.get("enabled")))
+        elif path == "/_emulator/twilio/media":
+            content = base64.b64decode(str(body.get("content", "")), validate=True)
+            url = twilio.add_media(
+                content,
+                str(body.get("content_type", "")),
+                fault=body.get("fault"),
+                served_type=body.get("served_type"),
+                message_sid=body.get("message_sid"),
+                account_sid=body.get("account_sid"),
+            )
+            return self._control_reply(200, {"url": url})
         else:
             return self._control_reply(404, {"error": f"no control endpoint {method} {path}"})
         self._control_reply(200, {"ok": True})
@@ -669,6 +805,19 @@ class _ProviderHandler(BaseHTTPRequestHandler):
     def _control_reply(self, status: int, payload: dict[str, Any]) -> None:
         body = json.dumps(payload).encode()
         self._send(ProviderResponse(status, (("Content-Type", "application/json"),), body))
+
+
+def _transcribed(request: EmulatedRequest, text: str | None = None) -> ProviderResponse:
+    """Whisper's answer for this upload: the manifest's transcript of the audio (or ``text``)."""
+    [part] = request.media
+    language = _LANGUAGES.get(request.body.get("language", "en"), "english")
+    return transcription_response(
+        request.model,
+        transcribe(part.sha256) if text is None else text,
+        part.duration_s or 0.0,
+        language,
+        request.body.get("response_format", "json"),
+    )
 
 
 def _or_default(value: Any, default: float) -> Any:

@@ -26,6 +26,10 @@ Fault kinds (``Fault``), and the shape each provider gives them::
     empty_output       200 in the provider's success shape with an empty text
     hang, reset        transport faults: no payload, the emulator stalls or drops the connection
 
+Media refused by an API (``media_refused_response``) are a 400 in its shape; what each API takes is in
+``bot.sandbox.provider_media``. OpenAI's ``POST /v1/audio/transcriptions`` answers ``transcription_response`` (json,
+verbose_json with the duration LiteLLM prices, text, srt, vtt) and takes the openai faults above.
+
 Note that a real Gemini per-minute rate limit and a spent daily/billing quota carry the *same* message
 ("You exceeded your current quota, please check your plan and billing details..."); only the QuotaFailure
 ``quotaId`` and the presence of ``RetryInfo`` tell them apart. The emulator reproduces that on purpose.
@@ -133,9 +137,18 @@ def gemini_thinking_exhausted_response(model: str, input_tokens: int) -> Provide
 
 
 def success_response(
-    provider: Provider, model: str, text: str, input_tokens: int, output_tokens: int
+    provider: Provider,
+    model: str,
+    text: str,
+    input_tokens: int,
+    output_tokens: int,
+    media_tokens: dict[str, int] | None = None,
 ) -> ProviderResponse:
-    """The provider's 200 answer carrying ``text`` verbatim, with usage so LiteLLM computes a cost."""
+    """The provider's 200 answer carrying ``text`` verbatim, with usage so LiteLLM computes a cost.
+
+    ``input_tokens`` includes the media's; ``media_tokens`` splits them by kind (image, audio, document) into
+    the per-modality fields Gemini and OpenAI report (LiteLLM prices audio tokens apart)."""
+    media_tokens = media_tokens or {}
     if provider == "claude":
         return _json(
             200,
@@ -172,7 +185,7 @@ def success_response(
                     "promptTokenCount": input_tokens,
                     "candidatesTokenCount": output_tokens,
                     "totalTokenCount": input_tokens + output_tokens,
-                    "promptTokensDetails": [{"modality": "TEXT", "tokenCount": input_tokens}],
+                    "promptTokensDetails": _gemini_modalities(input_tokens, media_tokens),
                 },
                 "modelVersion": model,
                 "responseId": uuid.uuid4().hex[:22],
@@ -198,7 +211,7 @@ def success_response(
                 "prompt_tokens": input_tokens,
                 "completion_tokens": output_tokens,
                 "total_tokens": input_tokens + output_tokens,
-                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": media_tokens.get("audio", 0)},
                 "completion_tokens_details": {
                     "reasoning_tokens": 0,
                     "audio_tokens": 0,
@@ -211,6 +224,51 @@ def success_response(
         },
         (("x-request-id", _request_id("req_")), ("openai-processing-ms", "1")),
     )
+
+
+def _gemini_modalities(input_tokens: int, media_tokens: dict[str, int]) -> list[dict[str, Any]]:
+    modality = {"image": "IMAGE", "audio": "AUDIO", "document": "DOCUMENT"}
+    details = [{"modality": "TEXT", "tokenCount": input_tokens - sum(media_tokens.values())}]
+    return details + [{"modality": modality[kind], "tokenCount": n} for kind, n in sorted(media_tokens.items())]
+
+
+def transcription_response(
+    model: str, text: str, duration_s: float, language: str, response_format: str
+) -> ProviderResponse:
+    """OpenAI's answer to POST /v1/audio/transcriptions in the ``response_format`` asked for (json by default;
+    LiteLLM asks whisper-1 for verbose_json, whose ``duration`` it prices by the second)."""
+    if response_format == "text":
+        return ProviderResponse(200, (("Content-Type", "text/plain; charset=utf-8"),), (text + "\n").encode())
+    if response_format in ("srt", "vtt"):
+        end = _timestamp(duration_s, "," if response_format == "srt" else ".")
+        cue = f"1\n00:00:00{',' if response_format == 'srt' else '.'}000 --> {end}\n{text}\n"
+        body = cue if response_format == "srt" else "WEBVTT\n\n" + cue
+        return ProviderResponse(200, (("Content-Type", "text/plain; charset=utf-8"),), body.encode())
+    headers = (("x-request-id", _request_id("req_")), ("openai-processing-ms", "1"))
+    if response_format == "verbose_json":
+        segment = {
+            "id": 0, "seek": 0, "start": 0.0, "end": duration_s, "text": " " + text, "tokens": [],
+            "temperature": 0.0, "avg_logprob": -0.2, "compression_ratio": 1.2, "no_speech_prob": 0.01,
+        }  # fmt: skip
+        payload = {"task": "transcribe", "language": language, "duration": duration_s, "text": text,
+                   "segments": [segment], "usage": {"type": "duration", "seconds": math.ceil(duration_s)}}  # fmt: skip
+        return _json(200, payload, headers)
+    if model.startswith("whisper"):
+        return _json(200, {"text": text, "usage": {"type": "duration", "seconds": math.ceil(duration_s)}}, headers)
+    tokens, output = max(1, math.ceil(duration_s * 10)), estimate_tokens(text)
+    usage = {
+        "type": "tokens",
+        "input_tokens": tokens,
+        "output_tokens": output,
+        "total_tokens": tokens + output,
+        "input_token_details": {"audio_tokens": tokens, "text_tokens": 0},
+    }
+    return _json(200, {"text": text, "usage": usage}, headers)
+
+
+def _timestamp(seconds: float, separator: str) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}{separator}{int(seconds * 1000) % 1000:03d}"
 
 
 # --- error bodies -----------------------------------------------------------------------------------------
@@ -543,3 +601,14 @@ def invalid_body_response(provider: Provider) -> ProviderResponse:
         "library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
         "invalid_request_error",
     )
+
+
+def media_refused_response(
+    provider: Provider, message: str, code: str | None = None, param: str | None = None
+) -> ProviderResponse:
+    """The provider's 400 for media its API does not take (a type, a format, bytes that do not decode)."""
+    if provider == "claude":
+        return _anthropic_error(400, "invalid_request_error", message)
+    if provider == "gemini":
+        return _gemini_error(400, "INVALID_ARGUMENT", message)
+    return _openai_error(400, message, "invalid_request_error", code=code, param=param)

@@ -5,8 +5,10 @@ by the standalone emulator (``python -m bot.sandbox.emulator``, behind ``SANDBOX
 ``python -m bot chat`` and the webhooks give a sensible demo conversation without keys; tests install
 it to script whole conversations. It reads what a model reads (the system prompt's language hint,
 "Request so far", "Still missing", the conversation) and answers with the structured JSON the engine
-asks for, in the customer's language, with keyword rules in place of understanding. Any other prompt
-gets the emulator's usual echo, so ``[provider] ...`` replies stay available to other tests.
+asks for, in the customer's language, with keyword rules in place of understanding. What it sees in a
+photo or hears in a voice note of the customer's last message (``bot.sandbox.media``: the manifest's words for
+the test fixtures, a generic perception otherwise) counts as the customer's words. Any other prompt gets the
+emulator's usual echo, so ``[provider] ...`` replies stay available to other tests.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import unicodedata
 from typing import Any
 
 from bot.sandbox.emulator import EmulatedRequest, echo_reply
+from bot.sandbox.media import perceive
 
 _LANGUAGE_HINT = re.compile(r"seems to write in: (fr|en|pcm)\b|customer's language: (fr|en|pcm)\b")
 _DRAFT = re.compile(r"^Request so far \(JSON\): (\{.*\})$", re.MULTILINE)
@@ -133,14 +136,14 @@ def djobea_model_reply(request: EmulatedRequest) -> str:
 def _turn(system: str, request: EmulatedRequest) -> str:
     language = _language(system)
     draft = _draft(system)
-    text = request.last_user_text
+    text, seen = _customer_words(request)
     plain = _plain(text)
     found: dict[str, str] = {}
-    service = _service(plain)
+    service = _service(_plain("\n".join([text, *seen])))
     if service and not draft.get("service_type"):
         found["service_type"] = service
-    if not draft.get("description") and _has_any(plain, PROBLEM_WORDS):
-        found["description"] = _first_line(text)
+    if not draft.get("description") and (_has_any(plain, PROBLEM_WORDS) or seen):
+        found["description"] = _describe(text, seen)
     location = _location(text, plain)
     if location and not draft.get("location"):
         found["location"] = location
@@ -176,6 +179,23 @@ def _turn(system: str, request: EmulatedRequest) -> str:
         },
         ensure_ascii=False,
     )
+
+
+def _customer_words(request: EmulatedRequest) -> tuple[str, list[str]]:
+    """The last turn as the model takes it in: what was typed plus what it hears in the voice notes, and
+    apart, what it sees in the photos (which describe the problem but name no quartier or urgency)."""
+    media = request.last_user_media
+    heard = [perceive(m.kind, m.mime_type, m.sha256, m.size) for m in media if m.kind == "audio"]
+    seen = [perceive(m.kind, m.mime_type, m.sha256, m.size) for m in media if m.kind != "audio"]
+    return "\n".join([request.last_user_text, *heard]) if heard else request.last_user_text, seen
+
+
+def _describe(text: str, seen: list[str]) -> str:
+    line = _first_line(text)
+    if not seen:
+        return line
+    typed = [line] if line and not line.startswith("[") else []
+    return "; ".join(typed + seen)[:160]
 
 
 def _suggestions(system: str) -> str:

@@ -16,6 +16,17 @@ lets a test date messages (``date_created``) on the same fake clock as the sende
 A template send (``ContentSid`` + ``ContentVariables``, no ``Body``) is accepted as Twilio accepts it; the
 message records ``content_sid`` and ``content_variables``, and its ``body`` is the template rendered with the
 variables when the test declared the template's text (``set_content_template``), else empty.
+
+Inbound media (what a webhook's ``MediaUrlN`` points at) are held with ``add_media``, which returns Twilio's URL::
+
+    GET /2010-04-01/Accounts/{AccountSid}/Messages/{MM...}/Media/{ME...}   Basic auth (AccountSid:AuthToken), else
+                                                                          401 20003; then 307 to the CDN
+    GET /_cdn/media/{token}                                               the bytes, Content-Type, Content-Length;
+                                                                          no auth, as a pre-signed CDN URL
+
+Media faults: ``404`` (the Twilio URL answers 404 20404, as for deleted media), ``hang`` (the CDN sends its
+headers, then never the body, until reset or stop), ``wrong_type`` (the CDN declares ``served_type``, text/html by
+default). Every GET of either URL is recorded (``media_fetches``) with the Basic-auth user it presented.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +59,12 @@ from bot.sandbox.twilio_payloads import (
 )
 
 TWILIO_PREFIX = "/2010-04-01/"
+CDN_PREFIX = "/_cdn/media/"
+MEDIA_FAULTS = ("404", "hang", "wrong_type")
+# Longer than any fetch timeout: a hanging CDN body is released only by reset, stop or the client leaving.
+MEDIA_HANG_SECONDS = 120.0
+DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
+_MEDIA = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages/(?P<message>[^/]+)/Media/(?P<sid>[^/.]+)$")
 _MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages(?:/(?P<sid>[^/]+))?\.json$")
 _ADDRESS = re.compile(r"^(whatsapp:)?\+\d{6,15}$")
 CALLBACK_TIMEOUT_S = 5.0
@@ -70,6 +88,23 @@ class _Plan:
     retry_after: float | None
 
 
+@dataclass(frozen=True)
+class HeldMedia:
+    """One media file the emulated Twilio holds for an inbound message."""
+
+    sid: str
+    message_sid: str
+    account_sid: str
+    content: bytes
+    content_type: str
+    served_type: str  # the Content-Type the CDN declares (differs from content_type under wrong_type)
+    fault: str | None
+    token: str  # the CDN path's secret part
+
+    def url(self, base_url: str) -> str:
+        return f"{base_url}{TWILIO_PREFIX}Accounts/{self.account_sid}/Messages/{self.message_sid}/Media/{self.sid}"
+
+
 @dataclass
 class EmulatedTwilio:
     """Thread-safe state of the emulated Twilio account(s): messages, faults, latency, callbacks."""
@@ -85,6 +120,11 @@ class EmulatedTwilio:
     _requests: int = 0
     _content_templates: dict[str, str] = field(default_factory=dict)  # ContentSid -> text with {{n}} variables
     _lock: threading.Condition = field(default_factory=threading.Condition)
+    base_url: str = ""  # set by ProviderEmulator.start(): media URLs are absolute, as Twilio's are
+    _media: dict[str, HeldMedia] = field(default_factory=dict)  # media sid -> media
+    _media_fetches: list[dict[str, Any]] = field(default_factory=list)
+    # Set (then replaced) by reset() to free CDN requests hanging under the hang fault.
+    _media_release: threading.Event = field(default_factory=threading.Event)
 
     # --- scripting ----------------------------------------------------------------------------------------
 
@@ -134,6 +174,72 @@ class EmulatedTwilio:
             self._requests = 0
             self._clock = time.time
             self._content_templates.clear()
+            self._media.clear()
+            self._media_fetches.clear()
+            self._media_release.set()
+            self._media_release = threading.Event()
+
+    def add_media(
+        self,
+        content: bytes,
+        content_type: str,
+        fault: str | None = None,
+        served_type: str | None = None,
+        message_sid: str | None = None,
+        account_sid: str | None = None,
+    ) -> str:
+        """Hold ``content`` as an inbound message's media; returns its Twilio URL (the webhook's ``MediaUrlN``).
+
+        ``fault``: None, ``404``, ``hang`` or ``wrong_type`` (the CDN then declares ``served_type``, default
+        text/html). ``message_sid`` (MM + 32 hex) groups several media under one message; a new one by default.
+        ``account_sid`` defaults to the account given to ``set_credentials`` (else AC000...)."""
+        if fault is not None and fault not in MEDIA_FAULTS:
+            raise ValueError(f"unknown media fault {fault!r}; expected one of {', '.join(MEDIA_FAULTS)}")
+        if not content_type:
+            raise ValueError("content_type is required")
+        if not self.base_url:
+            raise RuntimeError("emulator not started: media URLs name its address")
+        with self._lock:
+            account = account_sid or next(iter(self.credentials), DEFAULT_ACCOUNT_SID)
+            media = HeldMedia(
+                sid="ME" + secrets.token_hex(16),
+                message_sid=message_sid or "MM" + secrets.token_hex(16),
+                account_sid=account,
+                content=bytes(content),
+                content_type=content_type,
+                served_type=(served_type or "text/html; charset=utf-8") if fault == "wrong_type" else content_type,
+                fault=fault,
+                token=secrets.token_urlsafe(24),
+            )
+            self._media[media.sid] = media
+            return media.url(self.base_url)
+
+    def media_fetches(self) -> list[dict[str, Any]]:
+        """Every GET of a media URL, oldest first: ``{"step": "twilio" | "cdn", "media_sid", "auth_user"
+        (the Basic-auth user presented, or None), "authorized" (the credentials were right), "status", "at"}``."""
+        with self._lock:
+            return [dict(f) for f in self._media_fetches]
+
+    def wait_for_media_fetches(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until at least ``count`` media GETs (Twilio URL or CDN) arrived; lets tests sync without sleeping."""
+        with self._lock:
+            return self._lock.wait_for(lambda: len(self._media_fetches) >= count, timeout)
+
+    def cdn(self, token: str, authorization: str) -> tuple[HeldMedia | None, threading.Event]:
+        """The media behind a CDN token (recording the fetch), and the event that frees a hanging body."""
+        with self._lock:
+            media = next((m for m in self._media.values() if m.token == token), None)
+            self._record_fetch("cdn", media.sid if media else None, authorization, None, 200 if media else 404)
+            return media, self._media_release
+
+    def _record_fetch(
+        self, step: str, sid: str | None, authorization: str, authorized: bool | None, status: int
+    ) -> None:
+        self._media_fetches.append(
+            {"step": step, "media_sid": sid, "auth_user": _basic_user(authorization), "authorized": authorized,
+             "status": status, "at": time.time()}
+        )  # fmt: skip
+        self._lock.notify_all()
 
     # --- records ------------------------------------------------------------------------------------------
 
@@ -163,6 +269,9 @@ class EmulatedTwilio:
     # --- HTTP ---------------------------------------------------------------------------------------------
 
     def handle(self, method: str, path: str, query: str, headers: dict[str, str], raw: bytes) -> TwilioReply:
+        media = _MEDIA.match(path) if method == "GET" else None
+        if media is not None:
+            return self._media_get(media["account"], media["message"], media["sid"], headers.get("authorization", ""))
         match = _MESSAGES.match(path)
         if match is None:
             return TwilioReply(404, error_body(404, 20404, f"The requested resource {path} was not found"))
@@ -194,6 +303,34 @@ class EmulatedTwilio:
             if self.credentials and expected != password:
                 return None
         return password
+
+    def _media_get(self, account: str, message_sid: str, sid: str, authorization: str) -> TwilioReply:
+        authorized = self._authenticated(account, authorization) is not None
+        with self._lock:
+            media = self._media.get(sid)
+            if not authorized:
+                status, reply = 401, TwilioReply(
+                    401, error_body(401, 20003, "Authenticate"),
+                    (("Content-Type", JSON_TYPE), ("WWW-Authenticate", 'Basic realm="Twilio API"')),
+                )  # fmt: skip
+            elif (
+                media is None
+                or media.fault == "404"
+                or (media.account_sid, media.message_sid) != (account, message_sid)
+            ):
+                resource = f"/2010-04-01/Accounts/{account}/Messages/{message_sid}/Media/{sid}.json"
+                status, reply = (
+                    404,
+                    TwilioReply(404, error_body(404, 20404, f"The requested resource {resource} was not found")),
+                )
+            else:
+                location = f"{self.base_url}{CDN_PREFIX}{media.token}"
+                status, reply = (
+                    307,
+                    TwilioReply(307, b"", (("Content-Type", "text/plain; charset=utf-8"), ("Location", location))),
+                )
+            self._record_fetch("twilio", sid, authorization, authorized, status)
+        return reply
 
     def _create(self, account: str, token: str, form: dict[str, str]) -> TwilioReply:
         to, from_, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
@@ -317,3 +454,14 @@ class EmulatedTwilio:
                     return  # Twilio gives up on a callback that fails; so do we
 
         return lambda: threading.Thread(target=deliver, name="twilio-status-callback", daemon=True).start()
+
+
+def _basic_user(authorization: str) -> str | None:
+    """The user of a Basic Authorization header (the account SID, for Twilio); never the password."""
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        return base64.b64decode(encoded).decode().partition(":")[0]
+    except ValueError:
+        return None
