@@ -1,4 +1,5 @@
-# One image for both Procfile processes: `web` (gunicorn, the default command) and `clock` (the scheduler).
+# One image for both Procfile processes: `web` (gunicorn, the default command) and `worker` (answers messages,
+# runs the scheduler).
 # Run them on ONE host sharing ONE volume: they meet only through the SQLite file at DATABASE_PATH (see compose.yaml).
 FROM python:3.11-slim
 
@@ -30,4 +31,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/' % os.environ.get('PORT', '8000'), timeout=4)"]
 
 # The Procfile's web line; `exec` makes gunicorn PID 1, so `docker stop` (SIGTERM) reaches it and it exits gracefully.
-CMD ["sh", "-c", "exec gunicorn -c gunicorn.conf.py --workers ${WEB_CONCURRENCY:-2} --threads 4 --bind 0.0.0.0:${PORT:-8000} --timeout 60 wsgi:app"]
+CMD ["sh", "-c", "exec env WHATSAPP_WORKER_THREADS=0 gunicorn -c gunicorn.conf.py --workers ${WEB_CONCURRENCY:-2} --threads 4 --bind 0.0.0.0:${PORT:-8000} --timeout 60 wsgi:app"]

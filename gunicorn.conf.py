@@ -4,14 +4,25 @@ Read by the master before it forks: ``.env`` is loaded and logging configured he
 so every worker inherits the same handler, and gunicorn's own lines (errors on stderr, the access log on stdout) take
 the same format (``bot.gunicorn_logs``): time, level, logger and request id on every line, JSON with LOG_FORMAT=json.
 Workers, threads, bind address and timeout stay on the command line, where the Procfile shows them.
+
+The app's modules are imported here too, in the master, before it forks (modules only: no app, no thread, no
+database), and frozen out of the garbage collector's reach, so the workers share those pages instead of each
+loading its own copy: the web line's PSS went from 152 to 103 MB (``python benchmarks/capacity.py``, README:
+Capacity). LiteLLM is not among them: web processes call no model for WhatsApp (the worker process does).
 """
 
+import gc
 import os
 
 from bot.gunicorn_logs import ACCESS_LOG_FORMAT, GunicornLogger
 from bot.services import prepare_process
 
 prepare_process()
+
+import bot.web  # noqa: E402,F401 - the app's modules, every blueprint: shared with the workers (see above)
+import bot.whatsapp.runtime  # noqa: E402,F401 - the conversation engine (LangChain) the app builds
+
+gc.freeze()
 
 logger_class = GunicornLogger
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()

@@ -1,15 +1,15 @@
 """Capacity benchmark of the WhatsApp side (issue 8): the Procfile's processes under load, measured from outside.
 
-Runs, on 127.0.0.1 and a fresh database, the Procfile's ``web`` line (bind address forced to 127.0.0.1) and its
-``clock`` line as they are, the provider/Twilio emulator as ``python -m bot.sandbox.emulator`` in its own process
+Runs, on 127.0.0.1 and a fresh database, every line of the Procfile as it is (the web line's bind address forced
+to 127.0.0.1), the provider/Twilio emulator as ``python -m bot.sandbox.emulator`` in its own process
 (latency set through its control API), and the load from a third process (``benchmarks/whatsapp.py load``). Prints:
 
   P5  webhook ack p50/p99 at --p5-rate msg/s while every worker is busy (providers answer after 3 s), with GET /
       on the same server just before as the baseline; non-200 answers (lost = not 200).
   P6  webhook -> reply accepted by Twilio p50/p99 (reply's ``sent_at`` in ``outbound_messages``), one message per
       customer: N at R/s with 500 ms providers, then N' at R'/s with 3 s providers; answered / exactly once.
-  P7  PSS (``/proc/<pid>/smaps_rollup``, gunicorn master + workers, clock) after the traffic, and web-process CPU
-      (utime+stime from ``/proc/<pid>/stat``) per answered message over the first P6 phase.
+  P7  PSS (``/proc/<pid>/smaps_rollup``) of every Procfile process and its children after the traffic, and their
+      CPU (utime+stime from ``/proc/<pid>/stat``) per answered message over the first P6 phase.
 
     python benchmarks/capacity.py [--scale 1.0] [--p5-rate 200] [--threads N (WHATSAPP_WORKER_THREADS; default: unset)]
 
@@ -79,8 +79,11 @@ class RemoteEmulator:
 # --- the Procfile's processes -----------------------------------------------------------------------------
 
 
-def procfile() -> dict[str, str]:
-    lines = (ROOT / "Procfile").read_text().splitlines()
+PROCFILE = ROOT / "Procfile"
+
+
+def procfile(path: Path = PROCFILE) -> dict[str, str]:
+    lines = path.read_text().splitlines()
     return dict(line.split(":", 1) for line in lines if re.match(r"^\w+:", line))
 
 
@@ -108,25 +111,18 @@ def server_env(emulator: RemoteEmulator, database: Path, threads: int | None, po
 
 
 class Procs:
-    """The Procfile's web and clock lines, started as they are (the bind address forced to 127.0.0.1)."""
+    """Every line of the Procfile, started as it is (the bind address forced to 127.0.0.1), each in its own
+    session; ``web`` is the one serving HTTP."""
 
-    def __init__(self, env: dict[str, str], log_path: str, worker_threads: int = 0) -> None:
-        lines = procfile()
-        web = lines["web"].strip().replace("0.0.0.0", "127.0.0.1")
+    def __init__(self, env: dict[str, str], log_path: str, layout: Path = PROCFILE) -> None:
         self.log = open(log_path, "a")  # noqa: SIM115 - lives as long as the processes
-        self.web = subprocess.Popen(
-            ["bash", "-c", f"exec {web}"], cwd=ROOT, env=env, stdout=self.log, stderr=self.log, start_new_session=True
-        )
-        self.worker = None
-        if worker_threads:  # --split: answering moves out of the web processes into `python -m bot worker`
-            self.worker = subprocess.Popen(
-                [sys.executable, "-m", "bot", "worker", "--threads", str(worker_threads)], cwd=ROOT, env=env,
-                stdout=self.log, stderr=self.log, start_new_session=True,
+        self.processes: dict[str, subprocess.Popen] = {}
+        for name, line in procfile(layout).items():
+            command = line.strip().replace("0.0.0.0", "127.0.0.1")
+            self.processes[name] = subprocess.Popen(
+                ["bash", "-c", f"exec {command}"], cwd=ROOT, env=env, stdout=self.log, stderr=self.log,
+                start_new_session=True,
             )  # fmt: skip
-        self.clock = subprocess.Popen(
-            ["bash", "-c", f"exec {lines['clock'].strip()}"], cwd=ROOT, env=env, stdout=self.log, stderr=self.log,
-            start_new_session=True,
-        )  # fmt: skip
         self.url = f"http://127.0.0.1:{env['PORT']}"
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -140,15 +136,17 @@ class Procs:
         self.stop()
         raise SystemExit("gunicorn did not start")
 
-    def web_pids(self) -> list[int]:
-        """The processes that answer messages: gunicorn's, and with --split the worker process."""
-        return [self.web.pid, *children(self.web.pid), *([self.worker.pid] if self.worker else [])]
+    def pids(self) -> dict[str, list[int]]:
+        """Each Procfile process with its children (gunicorn's workers)."""
+        return {name: [p.pid, *children(p.pid)] for name, p in self.processes.items()}
+
+    def all_pids(self) -> list[int]:
+        return [pid for pids in self.pids().values() for pid in pids]
 
     def stop(self) -> None:
-        processes = [p for p in (self.web, self.worker, self.clock) if p is not None]
-        for process in processes:
+        for process in self.processes.values():
             process.send_signal(signal.SIGTERM)
-        for process in processes:
+        for process in self.processes.values():
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -243,10 +241,7 @@ def main() -> int:
     parser.add_argument("--p5-rate", type=float, default=200.0)
     parser.add_argument("--p5-seconds", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=None, help="WHATSAPP_WORKER_THREADS (default: unset)")
-    parser.add_argument(
-        "--split", type=int, default=0, metavar="THREADS",
-        help="web processes without worker threads, plus `python -m bot worker --threads THREADS`",
-    )  # fmt: skip
+    parser.add_argument("--procfile", type=Path, default=PROCFILE, help="another process layout to measure")
     parser.add_argument("--skip", default="", help="comma-separated phases to skip: p5, p6 (both), p6b")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -254,12 +249,12 @@ def main() -> int:
     emulator = RemoteEmulator()
     with tempfile.TemporaryDirectory() as workdir:
         database = Path(workdir) / "capacity.db"
-        env = server_env(emulator, database, 0 if args.split else args.threads, free_port())
-        procs = Procs(env, os.environ.get("BENCH_SERVER_LOG", os.devnull), args.split)
+        env = server_env(emulator, database, args.threads, free_port())
+        procs = Procs(env, os.environ.get("BENCH_SERVER_LOG", os.devnull), args.procfile)
         try:
             threads = args.threads if args.threads is not None else "default"
-            threads = f"0 + worker process with {args.split} threads" if args.split else threads
-            print(f"Capacity: Procfile web + clock, WHATSAPP_WORKER_THREADS={threads}; emulator, load: own processes")
+            print(f"Capacity: the Procfile's {', '.join(procs.processes)}, WHATSAPP_WORKER_THREADS={threads};"
+                  " emulator, load: own processes")  # fmt: skip
             # Warm-up: every web process imports LiteLLM and opens its connections before anything is measured.
             emulator.set_latency(0.0)
             run_load(procs.url, "webhook", 10, 16, prefix="4")
@@ -269,9 +264,9 @@ def main() -> int:
             answered = 0
             if "p6" not in skip:
                 print("P6 end to end")
-                cpu0 = cpu_s(procs.web_pids())
+                cpu0 = cpu_s(procs.all_pids())
                 answered = e2e_phase(procs, emulator, database, int(1000 * args.scale), 50, 0.5, "7")
-                cpu1 = cpu_s(procs.web_pids())
+                cpu1 = cpu_s(procs.all_pids())
             cpu_ms = (cpu1 - cpu0) * 1000 / max(answered, 1)
             if not {"p6", "p6b"} & skip:
                 e2e_phase(procs, emulator, database, int(600 * args.scale), 20, 3.0, "8")
@@ -291,13 +286,14 @@ def main() -> int:
                     print(f"  stored {stored.fetchone()[0]}/{count}")
 
             print("P7 memory and CPU")
-            web = procs.web_pids()
-            pss = {pid: pss_mb(pid) for pid in web}  # with --split, the worker process counts here
-            clock = pss_mb(procs.clock.pid)
-            parts = ", ".join(f"{pid}: {mb:.0f}" for pid, mb in pss.items())
-            print(f"  PSS web {sum(pss.values()):.0f} MB ({parts}) + clock {clock:.0f} MB = "
-                  f"{sum(pss.values()) + clock:.0f} MB")  # fmt: skip
-            print(f"  web CPU per answered message (P6, first phase): {cpu_ms:.1f} ms ({cpu1 - cpu0:.2f} s/{answered})")
+            total = 0.0
+            for name, pids in procs.pids().items():
+                pss = [pss_mb(pid) for pid in pids]
+                total += sum(pss)
+                print(f"  PSS {name}: {sum(pss):.0f} MB ({', '.join(f'{mb:.0f}' for mb in pss)})")
+            print(f"  PSS total {total:.0f} MB (goal <= 450)")
+            print(f"  CPU per answered message, every Procfile process (P6, first phase): {cpu_ms:.1f} ms"
+                  f" ({cpu1 - cpu0:.2f} s/{answered})")  # fmt: skip
         finally:
             procs.stop()
             emulator.stop()

@@ -50,13 +50,13 @@ def compose() -> dict:
 def test_compose_runs_the_procfile_processes() -> None:
     services = compose()["services"]
 
-    assert set(services) == set(procfile()) == {"web", "clock"}
+    assert set(services) == set(procfile()) == {"web", "worker"}
     for name, line in procfile().items():
         # $$ is compose's escape for a $ left to the container's shell, as the Procfile's ${PORT:-8000} is.
         assert shell_line(services[name]["command"]).replace("$$", "$") == line, name
 
 
-def test_web_and_clock_share_one_named_volume_holding_the_database() -> None:
+def test_web_and_worker_share_one_named_volume_holding_the_database() -> None:
     spec = compose()
     mounts = {}
     for name, service in spec["services"].items():
@@ -67,7 +67,7 @@ def test_web_and_clock_share_one_named_volume_holding_the_database() -> None:
         mounts[name] = (volume, database)
         assert service.get("env_file") == ".env"
 
-    assert mounts["web"] == mounts["clock"]
+    assert mounts["web"] == mounts["worker"]
 
 
 def test_dockerfile_runs_the_web_line_as_a_user_who_is_not_root() -> None:

@@ -1,9 +1,9 @@
 """The periodic jobs (self-tests, alerts, retention, plus any the other areas plug in) on APScheduler.
 
-Exactly one scheduler runs per deployment: the ``clock`` process (``python -m bot clock``, which does
-nothing else, one line in the Procfile) beside gunicorn's workers, which start none; or the background
-scheduler inside ``python -m bot serve`` (single-process mode). Each run also claims its job in
-SQLite (``bot.admin.job_runs``), so even two schedulers started by mistake never both run a job.
+Exactly one scheduler acts per deployment: the one in the Procfile's worker process (``python -m bot worker
+--with-scheduler``) beside gunicorn's workers, which start none; or ``python -m bot clock``, which does nothing
+else; or the background scheduler inside ``python -m bot serve`` (single-process mode). Each run also claims its
+job in SQLite (``bot.admin.job_runs``), so even two schedulers started by mistake never both run a job.
 
 ``admin_jobs`` are the admin side's jobs; the composition root (``bot.services.Services.scheduled_jobs``)
 adds the other areas' (e.g. resuming stuck inbound messages), each a ``ScheduledJob(name, run, interval_s)``.
@@ -101,7 +101,7 @@ def run_claimed(job: ScheduledJob, runs: JobRuns) -> bool:
 
 
 def build_scheduler(jobs: Sequence[ScheduledJob], runs: JobRuns, *, blocking: bool) -> BaseScheduler:
-    """A scheduler running ``jobs``; not started. ``blocking`` for the clock process."""
+    """A scheduler running ``jobs``; not started. ``blocking`` for a process that does nothing else."""
     names = [job.name for job in jobs]
     if len(set(names)) != len(names):
         raise ValueError(f"scheduled job names must be unique, got {names}")

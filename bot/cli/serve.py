@@ -1,12 +1,12 @@
 """``python -m bot serve`` (gunicorn with one worker, which runs the scheduler) and ``python -m bot clock`` (the
-scheduler alone, for gunicorn deployments: Procfile ``clock: python -m bot clock``).
+scheduler alone).
 
-Exactly one scheduler per deployment: gunicorn workers start none, so with gunicorn run one clock
-process; ``serve`` runs gunicorn with a single worker, which runs its own. Jobs also claim each run in SQLite,
-so a second clock started by mistake runs nothing twice. The clock opens the shared services but no
-Flask app (it does not even import Flask), so it starts no web-side worker threads: it only runs jobs.
-The jobs themselves are assembled by ``bot.services.Services.scheduled_jobs``.
-"""
+Exactly one scheduler acts per deployment: gunicorn workers start none; the Procfile's ``worker`` line runs it
+(``python -m bot worker --with-scheduler``), ``serve`` runs it in its single gunicorn worker, and ``clock`` runs
+it alone for a layout that wants it in a process of its own. Jobs also claim each run in SQLite, so a second
+scheduler started by mistake runs nothing twice. The clock opens the shared services but no Flask app (it does not
+even import Flask), so it starts no web-side worker threads: it only runs jobs. The jobs themselves are assembled
+by ``bot.services.Services.scheduled_jobs``."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="run the web app and its scheduler in one deployment (small installs)",
         description="Serve the app with gunicorn (one worker process, --threads threads; the same server, logging "
         "and access log as the Procfile's web line) and run the scheduler (self-tests, alerts, retention) in that "
-        "worker. For several gunicorn workers, run the Procfile: `python -m bot clock` beside them instead.",
+        "worker. For several gunicorn workers, run the Procfile: its worker line runs the scheduler instead.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -43,7 +43,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     clock = commands.add_parser(
         "clock",
-        help="run the scheduler alone (one per deployment, beside gunicorn)",
+        help="run the scheduler alone (instead of `worker --with-scheduler`)",
         description="Blocking scheduler: self-tests of benched/cooling/idle providers every "
         "SELFTEST_INTERVAL_MINUTES, alerts every ALERT_CHECK_SECONDS, retention (RETENTION_DAYS). "
         "Stops on SIGTERM or Ctrl-C.",

@@ -1,8 +1,11 @@
-"""``python -m bot worker``: a process that only answers stored WhatsApp messages (no web server).
+"""``python -m bot worker``: a process that answers stored WhatsApp messages (no web server).
 
-Run it beside gunicorn (web processes may then set WHATSAPP_WORKER_THREADS=0) or instead of their worker
-threads; any number of them may run on one database, since messages are claimed with leases. Started
-after a crash or ``kill -9``, it picks up what was pending once the dead holder's lease has expired.
+The Procfile's ``worker: python -m bot worker --with-scheduler``: its threads answer every message the web
+processes (WHATSAPP_WORKER_THREADS=0 on the web line) store and wake it for, and it runs the deployment's
+scheduler, so one process holds LiteLLM instead of every gunicorn worker plus a clock (README: Capacity). Any
+number of workers may run on one database, since messages are claimed with leases and every scheduled run is
+claimed in SQLite. Started after a crash or ``kill -9``, it picks up what was pending once the dead holder's
+lease has expired.
 """
 
 from __future__ import annotations
@@ -24,6 +27,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     worker.add_argument("--threads", type=int, default=None, help="worker threads (default WHATSAPP_WORKER_THREADS)")
     worker.add_argument("--drain", action="store_true", help="answer what is due now, then exit")
+    worker.add_argument(
+        "--with-scheduler",
+        action="store_true",
+        help="also run the scheduler's jobs (self-tests, probes, alerts, retention, dispatch); instead of a clock",
+    )
     worker.set_defaults(run=run)
 
 
@@ -44,13 +52,23 @@ def run(args: argparse.Namespace) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
         threads = runtime.settings.worker_threads if args.threads is None else args.threads
+        services.llm.service.prepare()  # LiteLLM imported now, not on the first customer's message
+        scheduler = None
+        if args.with_scheduler:
+            from bot.cli.serve import scheduler_for
+
+            scheduler = scheduler_for(services, blocking=False)
+            scheduler.start()
         runtime.start_workers(max(1, threads))
         print(
-            f"worker running with {max(1, threads)} thread(s) on {services.settings.database_path}",
+            f"worker running with {max(1, threads)} thread(s){' and the scheduler' if scheduler else ''}"
+            f" on {services.settings.database_path}",
             file=sys.stderr,
             flush=True,
         )
         stop.wait()
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
         runtime.stop_workers()
         return 0
     finally:

@@ -59,7 +59,7 @@ blueprint = Blueprint("admin_api", __name__)
 
 
 def init_app(app: Flask, services: Services) -> None:
-    """Register the admin API; it starts nothing (the scheduler runs in the clock process). Its settings and
+    """Register the admin API; it starts nothing (the scheduler runs in the worker process). Its settings and
     LLM service are ``services``'."""
     app.register_blueprint(blueprint)
 

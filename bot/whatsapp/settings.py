@@ -8,11 +8,13 @@ TWILIO_WEBHOOK_SHARED_KEY               secret of a Twilio SharedKey, for webhoo
 PUBLIC_BASE_URL                         the URL Twilio calls us at (https://bot.example.com): signatures
                                         are computed over it, and StatusCallback URLs are built from it
 TWILIO_TIMEOUT_S                        per REST call (default 10; twilio's own default is none)
-WHATSAPP_WORKER_THREADS                 background workers in each web process (default 32; 0: none). A worker
-                                        thread mostly waits on the model, so size it to messages in flight:
-                                        rate x model latency, over all processes (50/s x 0.5 s = 25, 20/s x
-                                        3 s = 60); idle threads cost no CPU. Providers' own limits are kept by
-                                        djobea.max_parallel_requests in router_config/providers.yaml
+WHATSAPP_WORKER_THREADS                 conversation workers in a process that answers messages (default 96;
+                                        0: none, as on the Procfile's web line, whose webhooks only store and
+                                        wake the worker process). A worker thread mostly waits on the model,
+                                        so size it to messages in flight: rate x model latency x 1.5, over all
+                                        processes (50/s x 0.5 s = 38, 20/s x 3 s = 90); idle threads cost no
+                                        CPU. Providers' own limits are kept by djobea.max_parallel_requests in
+                                        router_config/providers.yaml
 HOLDING_REPLY_AFTER_S                   a customer whose message has waited this long with no answer gets the
                                         holding reply once, then the answer (default 8; 0: never for waiting,
                                         only when every provider failed)
@@ -47,8 +49,8 @@ from bot.settings import env_number
 
 # Short because a heartbeat renews it while a message is worked on: only a dead worker lets it run out.
 DEFAULT_LEASE_S = 15.0
-# Two gunicorn workers x 32 keep 64 conversations in flight: 20 msg/s with 3 s models (benchmarks/capacity.py).
-DEFAULT_THREADS = 32
+# One worker process keeps 96 conversations in flight: 20 msg/s with 3 s models, with room (benchmarks/capacity.py).
+DEFAULT_THREADS = 96
 # Twilio waits 15 s for our webhook; a customer who waited half that for an answer hears from us.
 DEFAULT_HOLDING_AFTER_S = 8.0
 

@@ -1,4 +1,4 @@
-"""The scheduler: run claims in SQLite, the in-process mode of ``serve``, and one clock beside gunicorn."""
+"""The scheduler: run claims in SQLite, the in-process mode of ``serve``, and the worker's beside gunicorn."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def processes() -> Iterator[list[subprocess.Popen]]:
 
 
 @pytest.mark.slow
-def test_one_scheduler_runs_beside_several_gunicorn_workers(
+def test_one_scheduler_acts_beside_several_gunicorn_workers(
     admin_env: dict[str, str], emulator, tmp_path: Path, processes: list[subprocess.Popen]
 ) -> None:
     database = tmp_path / "bot.db"
@@ -125,11 +125,13 @@ def test_one_scheduler_runs_beside_several_gunicorn_workers(
             stderr=subprocess.STDOUT,
         )
     )
-    clock_logs = [tmp_path / f"clock-{i}.log" for i in range(2)]
-    for log_path in clock_logs:  # two clocks started by mistake: the run claims still allow one run
+    clock_logs = [tmp_path / f"scheduler-{i}.log" for i in range(2)]
+    # The Procfile's worker runs the scheduler, and a clock was started beside it by mistake: the run claims
+    # still allow one run.
+    for command, log_path in zip((["worker", "--with-scheduler"], ["clock"]), clock_logs, strict=True):
         processes.append(
             subprocess.Popen(
-                [*BOT_COMMAND, "clock"], env=env, cwd=REPO_ROOT, stdout=log_path.open("w"), stderr=subprocess.STDOUT
+                [*BOT_COMMAND, *command], env=env, cwd=REPO_ROOT, stdout=log_path.open("w"), stderr=subprocess.STDOUT
             )
         )
 
@@ -141,7 +143,7 @@ def test_one_scheduler_runs_beside_several_gunicorn_workers(
         return bool(rows and rows[0]["last_finished_at"])
 
     wait_until(lambda: len(os.listdir(markers)) == 3, timeout=DEADLINE_S, what="three gunicorn workers")
-    wait_until(clocks_decided, timeout=DEADLINE_S, what="both clocks to try the self-test")
+    wait_until(clocks_decided, timeout=DEADLINE_S, what="both schedulers to try the self-test")
     wait_until(selftest_finished, timeout=DEADLINE_S, what="the self-test run to finish")
     for process in processes:
         assert process.poll() is None, "a process died"
