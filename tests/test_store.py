@@ -154,3 +154,38 @@ def test_the_connection_of_a_thread_that_ended_is_closed(tmp_path: Path) -> None
     assert long_lived_wrote and store.db.execute("select count(*) from notes").fetchone()[0] == 51
     store.close()  # this thread's: every other thread has ended, so nothing of the file may stay open
     assert open_descriptors(store.path) == []
+
+
+def test_a_prompt_writer_waits_for_the_lock_then_writes(tmp_path: Path) -> None:
+    """``immediate(prompt=True)`` (the webhook's) retries the write lock itself instead of SQLite's busy handler:
+    it still waits while another process writes, and writes once the lock is free."""
+    import sqlite3
+    import threading
+
+    store = Store(tmp_path / "bot.db")
+    store.db.execute("create table notes (body text)")
+    other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    done = threading.Event()
+    failures: list[BaseException] = []
+    busy_timeouts: list[int] = []
+
+    def write() -> None:
+        try:
+            with store.immediate(prompt=True) as db:
+                db.execute("insert into notes values ('stored')")
+            busy_timeouts.append(store.db.execute("pragma busy_timeout").fetchone()[0])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert not done.wait(0.2)  # it cannot write while the lock is held
+    other.execute("COMMIT")
+    writer.join(timeout=10)
+
+    assert failures == [] and done.is_set()
+    assert [row[0] for row in store.db.execute("select body from notes")] == ["stored"]
+    assert busy_timeouts == [30_000]  # the connection's busy timeout is back for its ordinary writes
+    other.close()

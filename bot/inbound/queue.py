@@ -106,8 +106,8 @@ class InboundQueue:
             "next_attempt_at": 0.0,
             "payload_digest": message.payload_digest,
         }
-        db = self.store.db
-        with db.conn:  # one short transaction: the row is durable when this returns
+        # One short transaction, durable when this returns; prompt, since Twilio holds the webhook open meanwhile.
+        with self.store.immediate(prompt=True) as db:
             cursor = db.conn.execute(
                 f"insert or ignore into inbound_messages ({', '.join(row)}) values ({', '.join('?' * len(row))})",
                 list(row.values()),

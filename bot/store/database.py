@@ -15,6 +15,7 @@ import errno
 import fcntl
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,8 @@ import sqlite_utils
 from bot.store.migrations import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 30_000
+# How often a prompt writer (``Store.immediate(prompt=True)``) tries again for the write lock.
+PROMPT_RETRY_S = 0.0005
 
 
 class StoreOpenError(Exception):
@@ -56,14 +59,22 @@ class Store:
         return db
 
     @contextmanager
-    def immediate(self) -> Iterator[sqlite_utils.Database]:
+    def immediate(self, *, prompt: bool = False) -> Iterator[sqlite_utils.Database]:
         """A write transaction taken at once (BEGIN IMMEDIATE), for read-modify-write across processes.
 
         Taking the write lock before reading is what makes a state transition or a lease claim atomic
         between workers: nobody can read the old state while we are replacing it.
+
+        ``prompt``: for a writer someone waits on (the webhook Twilio holds open). SQLite's own busy handler
+        sleeps ever longer between tries (1, 2, 5 ... 100 ms), so while the worker threads commit hundreds of
+        times a second, a webhook could wait tens of milliseconds for a lock free most of the time; a prompt
+        writer tries again every ``PROMPT_RETRY_S`` instead, and so goes ahead of the background writers.
         """
         db = self.db
-        db.conn.execute("BEGIN IMMEDIATE")
+        if prompt:
+            _begin_promptly(db.conn)
+        else:
+            db.conn.execute("BEGIN IMMEDIATE")
         try:
             yield db
             db.conn.commit()
@@ -102,6 +113,23 @@ class Store:
                 MIGRATIONS.apply(db)
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def _begin_promptly(conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, tried every ``PROMPT_RETRY_S`` until it succeeds or the busy timeout has passed."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                    raise
+            time.sleep(PROMPT_RETRY_S)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 class _ThreadConnections:
