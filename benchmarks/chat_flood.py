@@ -74,8 +74,12 @@ def procfile_command(app_root: Path, port: int) -> list[str]:
     line = next(li for li in (app_root / "Procfile").read_text().splitlines() if li.startswith("web:"))
     line = line.removeprefix("web:").replace("${WEB_CONCURRENCY:-2}", "2").replace("${PORT:-8000}", str(port))
     words = shlex.split(line.replace("0.0.0.0", "127.0.0.1"))
+    settings = []  # the line's own `env NAME=value` (WHATSAPP_WORKER_THREADS=0)
+    if words[0] == "env":
+        settings = ["env", *(w for w in words[1:] if "=" in w)]
+        words = words[len(settings) :]
     assert words[0] == "gunicorn", words
-    return [sys.executable, "-m", "gunicorn", *words[1:], "--log-level", "warning"]
+    return [*settings, sys.executable, "-m", "gunicorn", *words[1:], "--log-level", "warning"]
 
 
 def start_gunicorn(app_root: Path, emulator_url: str, database: Path) -> tuple[subprocess.Popen, str]:
