@@ -718,9 +718,13 @@ class _ProviderHandler(BaseHTTPRequestHandler):
         self.close_connection = True  # never answered: the client sees the connection close
 
     def _client_gone(self) -> bool:
+        # poll, not select: select refuses file descriptors above 1023, which a long test session reaches.
         try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            poller = select.poll()
+            poller.register(self.connection, select.POLLIN | select.POLLHUP | select.POLLERR)
+            if not poller.poll(0):
+                return False
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
         except OSError:
             return True
 
