@@ -15,8 +15,8 @@ Every other piece is built when first asked for, so a command pays only for what
     artisans          the artisan directory alone (``python -m bot artisans``)
     dispatch          the ``Dispatch`` of confirmed requests to artisans (built with the WhatsApp area, whose
                       outbox and sender it shares: one sender for every outbound message)
-    whatsapp_settings, limit_settings, dispatch_settings   the settings of the WhatsApp area, of the web limits
-                      and of dispatch
+    whatsapp_settings, limit_settings, dispatch_settings, media_settings   the settings of the WhatsApp area, of
+                      the web limits, of dispatch and of media fetching (the engine's ``MediaIntake``)
     scheduled_jobs()  the deployment's periodic jobs: the admin side's and the WhatsApp area's
 
 Every entry point calls ``prepare_process`` first: ``.env`` loaded (DJOBEA_DOTENV), logging configured (LOG_LEVEL,
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from bot.conversation.chat_sessions import ChatSessions
     from bot.dispatch import ArtisanDirectory, Dispatch, DispatchSettings
     from bot.llm import LLMService
+    from bot.media import MediaSettings
     from bot.sandbox.emulator import ProviderEmulator
     from bot.web.limits import LimitSettings
     from bot.whatsapp.runtime import WhatsAppRuntime
@@ -185,6 +186,12 @@ class Services:
         return self._once("whatsapp_settings", lambda: WhatsAppSettings.from_env(self.env))
 
     @property
+    def media_settings(self) -> MediaSettings:
+        from bot.media import MediaSettings
+
+        return self._once("media_settings", lambda: MediaSettings.from_env(self.env))
+
+    @property
     def dispatch_settings(self) -> DispatchSettings:
         from bot.dispatch import DispatchSettings
 
@@ -266,6 +273,11 @@ class Services:
 
             self.llm.sandbox.set_responder(None, djobea_model_reply)
         runtime = build_whatsapp_runtime(self.store, llm, settings, clock=self.clock, sleep=self.sleep)
+        # Photos and voice notes: fetched from Twilio with its credentials, kept beside the database.
+        from bot.media import MediaFetcher, MediaIntake, MediaLibrary
+
+        fetcher = MediaFetcher(self.media_settings, settings.api_base, settings.account_sid, settings.auth_token)
+        runtime.engine.media = MediaIntake(fetcher, MediaLibrary(self.store, clock=self.clock), self.media_settings)
         from bot.dispatch import Dispatch
 
         dispatch = Dispatch(runtime.store, runtime.outbox, runtime.sender, self.dispatch_settings, clock=self.clock)

@@ -2,7 +2,9 @@
 
 ``llm_calls`` is folded into the running totals first (so /metrics counters never go down); each
 provider's latest event is kept whatever its age, since it still says what state the provider is in. A web-chat
-session unused for the retention period is forgotten: its token stops working and the visitor starts anew.
+session unused for the retention period is forgotten: its token stops working and the visitor starts anew. The
+media of messages older than the retention go too: their ``inbound_media`` rows, then every stored file no row
+names any more (``MediaLibrary.delete_before``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from bot.admin.call_rollup import roll_up
+from bot.media.library import MediaLibrary
 from bot.store import Store
 
 DAY_S = 86400.0
@@ -36,4 +39,5 @@ def delete_old_rows(store: Store, retention_days: float, clock: Callable[[], flo
                 "delete from chat_sessions where coalesce(last_seen_at, created_at) < ?", [cutoff]
             ).rowcount,
         }
+    deleted.update(MediaLibrary(store, clock=clock).delete_before(cutoff))
     return deleted

@@ -9,16 +9,25 @@ stored while this one waited for the model is built on, never overwritten or dup
 
 What reaches the model is bounded by a ``PromptBudget`` (each message shortened, the history cut to a
 token budget); what is stored is always the customer's whole message.
+
+Media (``MediaIntake``, given by the composition root): photos go to the model as image parts, to deployments that
+take images; a voice note goes as audio to one that hears it, else it is transcribed (``LLMService.transcribe``)
+and the turn goes on as text; when nothing can hear it and the customer typed nothing, they are asked, in their
+language, to type it (a fixed reply, no model). A medium that could not be fetched becomes a note the model reads
+("[a photo could not be fetched: too large]"); it never holds the turn back.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from bot.conversation.fixed_replies import holding_reply, media_received, not_processed_reply
+from bot.conversation.fixed_replies import holding_reply, media_received, not_processed_reply, type_it_reply
 from bot.conversation.history import ConversationHistory, HistoryMessage, RequestDraft
 from bot.conversation.language import LANGUAGES, detect_language
 from bot.conversation.prompt_budget import PromptBudget
@@ -27,8 +36,22 @@ from bot.conversation.turn_schema import TURN_FORMAT_INSTRUCTIONS, TurnReply, pa
 from bot.llm import AllProvidersFailed, LLMService
 from bot.llm.error_kinds import POLICIES, Blame
 
+if TYPE_CHECKING:
+    from bot.media import MediaIntake, MediaItem
+
+log = logging.getLogger(__name__)
+
 # Failures that say the message itself is the problem: asking again later would be refused the same way.
 REFUSED_FOR_ITS_CONTENT = frozenset(kind.value for kind, policy in POLICIES.items() if policy.blame is Blame.NOT_BLAMED)
+# What the model reads about a medium it does not get, by inbound_media.status.
+_NOT_FETCHED = {"too_large": "too large", "refused_type": "a file type we do not take"}
+_MEDIUM = {"image": "a photo", "audio": "a voice note", "other": "a file"}
+TRANSCRIBED = "[voice note, transcribed: "
+UNHEARD_NOTE = "[a voice note nobody could listen to: ask the customer to type what it says]"
+ASKED_TO_TYPE_NOTE = "[a voice note nobody could listen to; the customer was asked to type it]"
+# input_audio formats (LiteLLM turns "ogg" into Gemini's audio/ogg) and transcription file names, by served type.
+_AUDIO_FORMAT = {"audio/ogg": "ogg", "audio/opus": "ogg", "audio/mpeg": "mp3", "audio/mp4": "mp4", "audio/amr": "amr"}
+_AUDIO_FILE = {"audio/ogg": "ogg", "audio/opus": "ogg", "audio/mpeg": "mp3", "audio/mp4": "m4a", "audio/amr": "amr"}
 
 
 @dataclass(frozen=True)
@@ -46,13 +69,18 @@ class Turn:
     inbound_id: int | None = None
     # Which message this is in the logs and in llm_calls: the Twilio MessageSid, a chat request's generated id.
     request_id: str | None = None
+    # What became of each medium ("[voice note: ...]"), once the engine has fetched them; they replace the
+    # plain attachment count in what is stored and shown to the model.
+    notes: tuple[str, ...] = ()
 
     def as_user_content(self, budget: PromptBudget | None = None) -> str:
         """The text the history stores (whole) and the model sees (the words shortened to ``budget``), plus
         notes for media and shared location, which shortening never cuts off."""
         words = self.text.strip()
         lines = [budget.message(words) if budget else words] if words else []
-        if self.media:
+        if self.notes:
+            lines.extend(self.notes)
+        elif self.media:
             kinds = ", ".join(m.get("content_type") or "file" for m in self.media)
             lines.append(f"[the customer sent {len(self.media)} attachment(s): {kinds}]")
         if self.latitude is not None and self.longitude is not None:
@@ -69,20 +97,26 @@ class Decision:
     conversation_id: int
     reply: str
     language: str
-    provider: str
-    model: str
+    provider: str | None  # None: a fixed reply (a voice note nobody could hear), no model answered
+    model: str | None
     request: RequestDraft
     parsed: TurnReply
 
 
 class ConversationEngine:
     def __init__(
-        self, llm: LLMService, history: ConversationHistory, budget: PromptBudget, deadline_s: float | None = None
+        self,
+        llm: LLMService,
+        history: ConversationHistory,
+        budget: PromptBudget,
+        deadline_s: float | None = None,
+        media: MediaIntake | None = None,
     ) -> None:
         self.llm = llm
         self.history = history
         self.budget = budget
         self.deadline_s = deadline_s
+        self.media = media  # None: media stay URLs the model is told about, never fetched
 
     def language_of(self, turn: Turn) -> str:
         """Best guess of the customer's language without a model (for the holding reply)."""
@@ -92,10 +126,47 @@ class ConversationEngine:
     def decide(self, turn: Turn, request_id: str | None = None) -> Decision:
         """Ask the providers for this turn's reply; raises ``AllProvidersFailed`` when none gives a valid one.
         The model calls are recorded under ``request_id``, else the turn's own."""
+        request_id = request_id or turn.request_id
+        items = self._media_items(turn)
+        if not items:
+            return self._answer(turn, [], request_id)
+        images = [item for item in items if item.usable and item.row.kind == "image"]
+        unheard = [item for item in items if item.usable and item.row.kind == "audio" and not item.row.transcript]
+        seen = [_image_part(item) for item in images]
+        deaf = False  # a voice note neither a model nor a transcription could hear
+        if unheard:  # a model that hears audio first; else transcription
+            try:
+                hearing = replace(turn, notes=_notes(items, hearing=True))
+                decision = self._answer(hearing, [*seen, *(_audio_part(item) for item in unheard)], request_id)
+            except AllProvidersFailed as failure:
+                log.info("no model that hears audio answered (%s); transcribing the voice note", failure)
+            else:
+                heard = decision.parsed.heard
+                if heard and decision.provider:
+                    for item in unheard:
+                        self._keep_transcript(item, heard, decision.provider)
+                return replace(decision, turn=replace(decision.turn, notes=_notes(items, heard=heard)))
+            items = [self._transcribed(item, request_id) if item in unheard else item for item in items]
+            deaf = any(item.usable and item.row.kind == "audio" and not item.row.transcript for item in items)
+            if deaf and not turn.text.strip() and not images:  # nothing else to answer: ask them to type it
+                return self._ask_to_type(turn, items)
+        noted = replace(turn, notes=_notes(items, unheard=UNHEARD_NOTE if deaf else None))
+        try:
+            return self._answer(noted, seen, request_id)
+        except AllProvidersFailed as failure:
+            if not seen or not _refused_media(failure):
+                raise
+        # Every model that could look at the photos refused them: the turn goes on with the words alone.
+        unseen = _notes(items, unheard=UNHEARD_NOTE if deaf else None, unseen=True)
+        return self._answer(replace(turn, notes=unseen), [], request_id)
+
+    def _answer(self, turn: Turn, parts: list[dict[str, Any]], request_id: str | None) -> Decision:
+        """One structured answer from the providers; ``parts`` (image / audio content parts) go with the message."""
         conversation = self.history.ensure(turn.customer_id, turn.channel, turn.profile_name)
         draft = self.history.open_request(conversation.id)
         draft = _with_shared_location(draft, turn)
-        language = self.language_of(turn)
+        spoken = [note for note in turn.notes if note.startswith(TRANSCRIBED)]  # a voice note's words tell too
+        language = self.language_of(replace(turn, text="\n".join([turn.text, *spoken])) if spoken else turn)
         history, unanswered = _alternating(self.budget.history(self.history.recent(conversation.id)))
         prompt = TURN_PROMPT.format_messages(
             language=language,
@@ -106,12 +177,16 @@ class ConversationEngine:
             history=as_langchain(history),
             message="\n".join([*unanswered, turn.as_user_content(self.budget)]),
         )
+        messages: list[dict[str, Any]] = list(as_llm_messages(prompt))
+        if parts:
+            messages[-1] = {"role": "user", "content": [{"type": "text", "text": messages[-1]["content"]}, *parts]}
         completion = self.llm.complete(
-            as_llm_messages(prompt),
+            messages,
             purpose="chat",
             validate=parse_turn,
             deadline_s=self.deadline_s,
-            request_id=request_id or turn.request_id,
+            request_id=request_id,
+            needs=_needs(parts),
         )
         parsed: TurnReply = completion.parsed
         reply = parsed.reply
@@ -125,6 +200,51 @@ class ConversationEngine:
             provider=completion.provider,
             model=completion.model,
             request=_merged(draft, parsed, turn),
+            parsed=parsed,
+        )
+
+    def _media_items(self, turn: Turn) -> list[MediaItem]:
+        """The turn's media, fetched once per message (a message taken again reads what was recorded)."""
+        if self.media is None or not turn.media or turn.inbound_id is None:
+            return []
+        return self.media.gather(turn.inbound_id, turn.media)
+
+    def _transcribed(self, item: MediaItem, request_id: str | None) -> MediaItem:
+        """The voice note with its transcript, or as it was when no transcription deployment answered."""
+        assert item.data is not None
+        content_type = item.row.content_type or "audio/ogg"
+        filename = f"voice-note-{item.row.position}.{_AUDIO_FILE.get(content_type, 'ogg')}"
+        try:
+            transcription = self.llm.transcribe(
+                item.data, filename, content_type, request_id=request_id, deadline_s=self.deadline_s
+            )
+        except AllProvidersFailed as failure:
+            log.warning("voice note %d of inbound message %s not transcribed: %s", item.row.position,
+                        item.row.inbound_id, failure)  # fmt: skip
+            return item
+        return self._keep_transcript(item, transcription.text, transcription.provider)
+
+    def _keep_transcript(self, item: MediaItem, transcript: str, by: str) -> MediaItem:
+        assert self.media is not None
+        self.media.set_transcript(item, transcript, by)
+        return replace(item, row=replace(item.row, transcript=transcript, transcribed_by=by))
+
+    def _ask_to_type(self, turn: Turn, items: list[MediaItem]) -> Decision:
+        """No model could hear the voice note: ask the customer to type it (the audio stays kept)."""
+        conversation = self.history.ensure(turn.customer_id, turn.channel, turn.profile_name)
+        draft = _with_shared_location(self.history.open_request(conversation.id), turn)
+        language = self.language_of(turn)
+        text = type_it_reply(language)
+        parsed = TurnReply(language=language, reply=text)  # type: ignore[arg-type]  # language is fr, en or pcm
+        noted = replace(turn, notes=_notes(items, unheard=ASKED_TO_TYPE_NOTE))
+        return Decision(
+            turn=noted,
+            conversation_id=conversation.id,
+            reply=text,
+            language=language,
+            provider=None,
+            model=None,
+            request=_merged(draft, parsed, noted),
             parsed=parsed,
         )
 
@@ -181,6 +301,74 @@ def refused_for_its_content(failure: AllProvidersFailed) -> bool:
     """Every provider called refused the message itself (content policy, bad request, context too long)."""
     kinds = [attempt.error_kind for attempt in failure.attempts]
     return bool(kinds) and all(kind in REFUSED_FOR_ITS_CONTENT for kind in kinds)
+
+
+def _needs(parts: list[dict[str, Any]]) -> frozenset[str]:
+    wanted = {"image_url": "vision", "input_audio": "audio"}
+    return frozenset(wanted[part["type"]] for part in parts if part["type"] in wanted)
+
+
+def _image_part(item: MediaItem) -> dict[str, Any]:
+    assert item.data is not None
+    data = base64.b64encode(item.data).decode()
+    return {"type": "image_url", "image_url": {"url": f"data:{item.row.content_type};base64,{data}"}}
+
+
+def _audio_part(item: MediaItem) -> dict[str, Any]:
+    assert item.data is not None
+    audio_format = _AUDIO_FORMAT.get(item.row.content_type or "", "ogg")
+    return {
+        "type": "input_audio",
+        "input_audio": {"data": base64.b64encode(item.data).decode(), "format": audio_format},
+    }
+
+
+def _notes(
+    items: list[MediaItem],
+    *,
+    hearing: bool = False,
+    heard: str | None = None,
+    unheard: str | None = None,
+    unseen: bool = False,
+) -> tuple[str, ...]:
+    """One line per medium for the model and the history: what it is, or why it is missing.
+
+    ``hearing``: the audio goes with this request; ``heard``: what the model that heard it said it says;
+    ``unheard``: the note for a voice note nothing could listen to; ``unseen``: the photos were refused by every
+    model that takes images."""
+    notes = []
+    elsewhere = []  # URLs not on Twilio's origin are never fetched: the model is told of them as before
+    for item in items:
+        row, what = item.row, _MEDIUM[item.row.kind]
+        if row.status == "refused_host":
+            elsewhere.append(row.declared_type or "file")
+        elif not item.usable:
+            reason = _NOT_FETCHED.get(row.status)  # else unreachable, timed out or not stored: no detail needed
+            notes.append(f"[{what} could not be fetched: {reason}]" if reason else f"[{what} could not be fetched]")
+        elif row.kind == "image":
+            notes.append(
+                "[a photo the assistant could not look at]" if unseen else "[the customer sent a photo: it is attached]"
+            )
+        elif row.kind == "audio" and row.transcript:
+            notes.append(f'{TRANSCRIBED}"{row.transcript}"]')
+        elif row.kind == "audio" and heard:
+            notes.append(f'[voice note: "{heard}"]')
+        elif row.kind == "audio" and hearing:
+            notes.append("[the customer sent a voice note: it is attached; listen to it as their words]")
+        elif row.kind == "audio" and unheard:
+            notes.append(unheard)
+        else:
+            notes.append("[the customer sent a voice note]")
+    if elsewhere:
+        notes.append(f"[the customer sent {len(elsewhere)} attachment(s): {', '.join(elsewhere)}]")
+    return tuple(notes)
+
+
+def _refused_media(failure: AllProvidersFailed) -> bool:
+    """Every model asked refused the request for what it carries, or none could take it at all."""
+    if failure.attempts:
+        return refused_for_its_content(failure)
+    return any(reason.startswith("cannot take") for reason in failure.skipped.values())
 
 
 def _draft_json(draft: RequestDraft) -> str:

@@ -32,6 +32,15 @@ MEDIA_WHAT = {
     "pcm": {"image": "picture", "video": "video", "audio": "voice note", "other": "file"},
 }
 
+# A voice note no model could hear (no provider that takes audio, no transcription, up): the audio is kept, and
+# the customer is asked to write instead; their typed message is answered as usual.
+TYPE_IT_REPLY = {
+    "fr": "Désolé, nous ne pouvons pas écouter les messages vocaux pour le moment. "
+    "Pouvez-vous écrire votre demande en texte, s'il vous plaît ?",
+    "en": "Sorry, we cannot listen to voice notes right now. Could you type your message, please?",
+    "pcm": "Sorry, we no fit hear voice note for now. Abeg, you fit write your message for text?",
+}
+
 DEFAULT_SUGGESTIONS = {
     "fr": ["J'ai une fuite d'eau", "Je n'ai plus de courant", "Mon frigo ne marche plus"],
     "en": ["I have a water leak", "My power is out", "My fridge stopped working"],
@@ -45,6 +54,10 @@ def holding_reply(language: str) -> str:
 
 def not_processed_reply(language: str) -> str:
     return NOT_PROCESSED_REPLY.get(language, NOT_PROCESSED_REPLY["fr"])
+
+
+def type_it_reply(language: str) -> str:
+    return TYPE_IT_REPLY.get(language, TYPE_IT_REPLY["fr"])
 
 
 def media_received(language: str, content_types: list[str]) -> str:

@@ -51,6 +51,11 @@ class TurnReply(BaseModel):
         default=False, description="true only when the customer has just confirmed the summarised request"
     )
     customer_cancelled: bool = Field(default=False, description="true when the customer cancels the request")
+    heard: str | None = Field(
+        default=None,
+        description="only when the customer's message carries a voice note: what they say in it, word for word, "
+        "in their language; otherwise null",
+    )
 
     @field_validator("reply")
     @classmethod
@@ -72,7 +77,7 @@ class TurnReply(BaseModel):
             raise ValueError(f"service_type {value!r} is not one of {', '.join(SERVICE_TYPES)}")
         return _SERVICE_SYNONYMS[plain]
 
-    @field_validator("location", "description", "urgency")
+    @field_validator("location", "description", "urgency", "heard")
     @classmethod
     def _blank_is_unknown(cls, value: str | None) -> str | None:
         if value is None:

@@ -30,7 +30,7 @@ from litellm.integrations.custom_logger import CustomLogger
 
 from bot.llm.call_ledger import Attempt, CallLedger
 from bot.llm.error_kinds import Classified, ErrorKind, classify
-from bot.llm.health import ProviderHealth
+from bot.llm.health import HealthRecord, ProviderHealth
 from bot.llm.router_config import Deployment
 from bot.redaction import redact_secrets
 
@@ -53,6 +53,7 @@ class _InFlight:
     ledger: CallLedger
     health: ProviderHealth
     actor: str
+    seen: HealthRecord | None  # the provider's health when the attempt began
     landed: Future[Attempt] = field(default_factory=Future)
 
 
@@ -81,9 +82,10 @@ class AttemptRecorder(CustomLogger):
         ledger: CallLedger,
         health: ProviderHealth,
         actor: str,
+        seen: HealthRecord | None = None,
     ) -> Future[Attempt]:
         """Register an attempt about to be made; the future resolves to its row once it has landed."""
-        flight = _InFlight(request_id, purpose, deployment, fallback_depth, retry_index, ledger, health, actor)
+        flight = _InFlight(request_id, purpose, deployment, fallback_depth, retry_index, ledger, health, actor, seen)
         with self._lock:
             self._in_flight[attempt_id] = flight
         return flight.landed
@@ -137,7 +139,9 @@ class AttemptRecorder(CustomLogger):
             if classified is None:
                 flight.health.record_success(deployment.name, actor=flight.actor)
             else:
-                flight.health.record_failure(deployment.name, classified, attempt.error_message or "", flight.actor)
+                flight.health.record_failure(
+                    deployment.name, classified, attempt.error_message or "", flight.actor, flight.seen
+                )
         except Exception as exc:  # inside a callback LiteLLM would swallow it: the waiting service raises it
             flight.landed.set_exception(exc)
         else:
@@ -172,14 +176,16 @@ class AttemptRecorder(CustomLogger):
 def _returned(response: Any, cost: float | None) -> _Verdict:
     choice = response.choices[0] if getattr(response, "choices", None) else None
     text = (getattr(getattr(choice, "message", None), "content", None) or "") if choice else ""
+    if choice is None and isinstance(getattr(response, "text", None), str):  # a TranscriptionResponse
+        text = response.text
     usage = getattr(response, "usage", None)
     if cost is None:  # LiteLLM prices the reply before returning it, so the service's copy has it too
         cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
-    facts: dict[str, Any] = {
-        "input_tokens": getattr(usage, "prompt_tokens", None),
-        "output_tokens": getattr(usage, "completion_tokens", None),
-        "cost_usd": cost,
-    }
+    # Chat usage has prompt/completion tokens; a transcription's is billed by duration (whisper: no tokens) or
+    # reports input/output tokens (gpt-4o-transcribe).
+    input_tokens = _int_or_none(getattr(usage, "prompt_tokens", None) or getattr(usage, "input_tokens", None))
+    output_tokens = _int_or_none(getattr(usage, "completion_tokens", None) or getattr(usage, "output_tokens", None))
+    facts: dict[str, Any] = {"input_tokens": input_tokens, "output_tokens": output_tokens, "cost_usd": cost}
     if getattr(choice, "finish_reason", None) == "content_filter":
         facts["error_message"] = "reply blocked by content filter"
         return Classified(ErrorKind.CONTENT_POLICY, 200, None), facts
@@ -187,6 +193,10 @@ def _returned(response: Any, cost: float | None) -> _Verdict:
         facts["error_message"] = "empty reply"
         return Classified(ErrorKind.BAD_OUTPUT, 200, None), facts
     return None, facts
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _raised(deployment: Deployment, error: BaseException | None) -> _Verdict:

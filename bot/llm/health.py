@@ -133,8 +133,21 @@ class ProviderHealth:
         record = self.get(provider)
         return record.state == ProviderState.HEALTHY and record.consecutive_failures == 0
 
-    def record_failure(self, provider: str, classified: Classified, message: str, actor: str = "traffic") -> None:
-        """Apply the policy of ``classified.kind`` to ``provider``."""
+    def record_failure(
+        self,
+        provider: str,
+        classified: Classified,
+        message: str,
+        actor: str = "traffic",
+        seen: HealthRecord | None = None,
+    ) -> None:
+        """Apply the policy of ``classified.kind`` to ``provider``.
+
+        ``seen``: the provider's record when the failed attempt began. An attempt that began
+        before the provider's cooldown did (one of the calls in flight when it went down) is counted but neither
+        lengthens nor escalates that cooldown: only a failed probe, the one call made during a cooldown, says the
+        provider is still down. Without this, the dozens of calls in flight when a provider failed doubled its
+        cooldown each, and a 10 s outage kept it out for 2 minutes (tests/test_soak.py)."""
         blame = POLICIES[classified.kind].blame
         if blame is Blame.NOT_BLAMED:
             return
@@ -157,6 +170,8 @@ class ProviderHealth:
                 self._move(record, ProviderState.COOLING_DOWN, reason, kind, actor, until=now + wait, **common)
             elif record.state == ProviderState.BENCHED:
                 self._write(record, **common)  # a failed probe of a benched provider keeps it benched
+            elif record.state == ProviderState.COOLING_DOWN and _began_before_this_cooldown(seen, record):
+                self._write(record, **common)  # in flight when the cooldown began: the cooldown stands as it is
             elif record.state == ProviderState.COOLING_DOWN or failures >= self.reliability.failures_before_cooldown:
                 cooldown = min(
                     self.reliability.cooldown_base_s * 2**record.cooldown_level, self.reliability.cooldown_max_s
@@ -226,3 +241,8 @@ class ProviderHealth:
     def _write(self, record: HealthRecord, **changes: object) -> None:
         row = {**record.__dict__, "state": record.state.value, **changes}
         self.store.db["provider_health"].upsert(row, pk="provider")
+
+
+def _began_before_this_cooldown(seen: HealthRecord | None, now: HealthRecord) -> bool:
+    """True when an attempt that saw ``seen`` at its start began before the cooldown ``now`` is in."""
+    return seen is not None and not (seen.state == ProviderState.COOLING_DOWN and seen.since == now.since)

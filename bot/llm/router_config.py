@@ -21,6 +21,10 @@ _CHECKOUT_CONFIG = Path(__file__).resolve().parents[2] / "router_config" / "prov
 _PACKAGED_CONFIG = Path(__file__).resolve().parents[1] / "router_config" / "providers.yaml"
 DEFAULT_CONFIG_PATH = _CHECKOUT_CONFIG if _CHECKOUT_CONFIG.is_file() else _PACKAGED_CONFIG
 ENV_PREFIX = "os.environ/"
+# What a request may need of a deployment, and the model_info key that overrides LiteLLM's knowledge of it.
+CAPABILITY_KEYS = {"vision": "supports_vision", "audio": "supports_audio_input"}
+# LiteLLM's own model_info "mode" of a speech-to-text deployment: it answers transcriptions, never chat.
+TRANSCRIPTION_MODE = "audio_transcription"
 
 
 @dataclass(frozen=True)
@@ -53,28 +57,34 @@ class Deployment:
     api_base: str | None
     api_key: str = field(repr=False)
     litellm_entry: dict[str, Any] = field(repr=False, compare=False)
+    mode: str = "chat"  # model_info.mode: "chat", or "audio_transcription" for a speech-to-text model
+    # model_info's supports_vision / supports_audio_input, by capability; absent: LiteLLM's model map decides
+    capability_overrides: dict[str, bool] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
 class RouterSetup:
     source: Path
-    deployments: tuple[Deployment, ...]  # in priority order
+    deployments: tuple[Deployment, ...]  # chat deployments, in priority order
     left_out: dict[str, str]  # deployment name -> why it is absent (e.g. key not set)
     router_settings: dict[str, Any]
     reliability: Reliability
+    # Speech-to-text deployments (model_info.mode: audio_transcription), in priority order: never asked to chat.
+    transcribers: tuple[Deployment, ...] = ()
 
     def router_kwargs(self) -> dict[str, Any]:
+        # Transcribers stay out: LiteLLM 1.110's Router has no synchronous transcription (LLMService.transcribe).
         return {"model_list": [d.litellm_entry for d in self.deployments], **self.router_settings}
 
     def deployment(self, name: str) -> Deployment:
-        for deployment in self.deployments:
+        for deployment in self.deployments + self.transcribers:
             if deployment.name == name:
                 return deployment
         raise KeyError(name)
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(d.api_key for d in self.deployments)
+        return tuple(d.api_key for d in self.deployments + self.transcribers)
 
 
 def load_router_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> RouterSetup:
@@ -108,13 +118,15 @@ def load_router_config(path: str | Path | None = None, env: Mapping[str, str] | 
             raise RouterConfigError(f"{where}.model_name: {deployment.name!r} is used twice")
         deployments.append(deployment)
     deployments.sort(key=lambda d: d.order)
+    transcribers = tuple(d for d in deployments if d.mode == TRANSCRIPTION_MODE)
 
     router_settings = raw.get("router_settings") or {}
     if not isinstance(router_settings, dict):
         raise RouterConfigError(f"{source}: router_settings: must be a mapping")
     return RouterSetup(
         source=source,
-        deployments=tuple(deployments),
+        deployments=tuple(d for d in deployments if d.mode != TRANSCRIPTION_MODE),
+        transcribers=transcribers,
         left_out=left_out,
         router_settings=dict(router_settings),
         reliability=_reliability(raw.get("djobea") or {}, f"{source}: djobea"),
@@ -155,9 +167,24 @@ def _deployment(entry: object, where: str, env: Mapping[str, str]) -> tuple[Depl
         raise RouterConfigError(f"{where}.litellm_params.order: must be an integer, got {order!r}")
     if not isinstance(timeout, (int, float)) or timeout <= 0:
         raise RouterConfigError(f"{where}.litellm_params.timeout: must be a positive number, got {timeout!r}")
-    model_info = dict(entry.get("model_info") or {})
+    model_info = entry.get("model_info") or {}
+    if not isinstance(model_info, dict):
+        raise RouterConfigError(f"{where}.model_info: must be a mapping")
+    model_info = dict(model_info)
     model_info.setdefault("id", name)
-    litellm_entry = {"model_name": name, "litellm_params": resolved, "model_info": model_info}
+    mode = model_info.get("mode", "chat")
+    if mode not in ("chat", TRANSCRIPTION_MODE):
+        raise RouterConfigError(f"{where}.model_info.mode: must be chat or {TRANSCRIPTION_MODE}, got {mode!r}")
+    overrides: dict[str, bool] = {}
+    for capability, key in CAPABILITY_KEYS.items():
+        if key in model_info:
+            if not isinstance(model_info[key], bool):
+                raise RouterConfigError(f"{where}.model_info.{key}: must be true or false, got {model_info[key]!r}")
+            overrides[capability] = model_info[key]
+    # The overrides stay ours: LiteLLM's Router writes a deployment's model_info into its process-wide model map
+    # under the backend model's key, so there one deployment's override would change every deployment of that model.
+    handed = {k: v for k, v in model_info.items() if k not in CAPABILITY_KEYS.values()}
+    litellm_entry = {"model_name": name, "litellm_params": resolved, "model_info": handed}
     return Deployment(
         name=name,
         family=model.split("/", 1)[0],
@@ -167,6 +194,8 @@ def _deployment(entry: object, where: str, env: Mapping[str, str]) -> tuple[Depl
         api_base=resolved.get("api_base"),
         api_key=resolved["api_key"],
         litellm_entry=litellm_entry,
+        mode=mode,
+        capability_overrides=overrides,
     ), ""
 
 

@@ -5,6 +5,12 @@ provider benched or cooling in any process gets no request from this one; once a
 the first request to notice starts a probe in the background and goes on without it. The policy of the
 error kind decides what happens next: one quick retry (network, 5xx), or straight to the next provider.
 
+A request carrying media goes only to deployments that take it: ``needs`` (``{"vision"}``, ``{"audio"}``, also read
+off the messages' content parts) is checked against LiteLLM's model map (``supports_vision``,
+``supports_audio_input``) or the deployment's ``model_info`` override; the others are skipped with the reason, in
+the same order, health and recording rules. ``transcribe`` turns audio into text through LiteLLM's transcription
+API on the ``audio_transcription`` deployments, recorded like any attempt (purpose ``transcription``).
+
 LiteLLM is imported when a service makes its first call (``complete`` or ``probe``) and builds its Router,
 not with this module nor when a service is made: it costs seconds of CPU that a process which only reads
 health or status (``python -m bot status``, a gunicorn worker before its first model call) should not pay.
@@ -12,20 +18,23 @@ health or status (``python -m bot status``, a gunicorn worker before its first m
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as WaitTimedOut
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.llm.call_ledger import Attempt, CallLedger
 from bot.llm.error_kinds import POLICIES, Classified, ErrorKind
 from bot.llm.errors import AllProvidersFailed, RouterConfigError
 from bot.llm.health import Admission, ProviderHealth
-from bot.llm.router_config import Deployment, RouterSetup
+from bot.llm.router_config import CAPABILITY_KEYS, Deployment, RouterSetup
 from bot.redaction import redact_secrets
 from bot.store import Store
 
@@ -35,9 +44,14 @@ if TYPE_CHECKING:
     from bot.llm.attempt_recorder import AttemptRecorder
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-Message = dict[str, str]
+Message = dict[str, Any]  # {"role", "content"}: a string, or (user turns) OpenAI-format content parts
 PROBE_PROMPT: list[Message] = [{"role": "user", "content": "Reply with OK."}]
+CAPABILITIES = frozenset(CAPABILITY_KEYS)
+# The image types every vision model we route to takes as a data URL (Claude, Gemini, OpenAI alike).
+_IMAGE_DATA_URL = re.compile(r"data:image/(jpeg|png|webp|gif);base64,([A-Za-z0-9+/=]+)\Z")
+_AUDIO_FORMAT = re.compile(r"[a-z0-9]{2,8}\Z")  # wav, mp3, ogg, amr, m4a, ...
 PROBE_MAX_TOKENS = 5
 COOLDOWN_PROBE_ACTOR = "probe:cooldown_over"  # in provider_events: the probe a process started when a cooldown ended
 # Router settings that need no LiteLLM to be checked at start: the shipped config's, each a parameter of the
@@ -56,6 +70,15 @@ class Completion:
     parsed: Any = None  # what ``validate`` returned, when given
 
 
+@dataclass(frozen=True)
+class Transcription:
+    text: str
+    provider: str
+    model: str
+    request_id: str
+    attempts: list[Attempt] = field(default_factory=list)
+
+
 class LLMService:
     """The multi-provider LLM client the rest of Djobea uses."""
 
@@ -71,7 +94,9 @@ class LLMService:
         self._routed: tuple[Router, AttemptRecorder] | None = None
         self._routing_lock = threading.Lock()
         cap = setup.reliability.max_parallel_requests
-        self._slots = {d.name: threading.BoundedSemaphore(cap) for d in setup.deployments} if cap else {}
+        every = setup.deployments + setup.transcribers
+        self._slots = {d.name: threading.BoundedSemaphore(cap) for d in every} if cap else {}
+        self._capabilities: dict[tuple[str, str], bool] = {}
         if not set(setup.router_settings) <= ROUTER_SETTINGS_KNOWN:
             self._routing()
 
@@ -90,7 +115,13 @@ class LLMService:
 
     @property
     def deployments(self) -> tuple[Deployment, ...]:
+        """The chat deployments, in order (what status, analytics and the admin API list)."""
         return self.setup.deployments
+
+    @property
+    def probe_targets(self) -> tuple[Deployment, ...]:
+        """Every deployment a probe can bring back: the chat ones and the speech-to-text ones."""
+        return self.setup.deployments + self.setup.transcribers
 
     def complete(
         self,
@@ -102,19 +133,126 @@ class LLMService:
         validate: Callable[[str], Any] | None = None,
         deadline_s: float | None = None,
         request_id: str | None = None,
+        needs: frozenset[str] | set[str] = frozenset(),
     ) -> Completion:
         """Ask providers in order until one gives a usable reply; raise ``AllProvidersFailed`` if none does.
 
         ``validate`` parses the reply; if it raises, the reply counts as bad output and the next
-        provider is asked.
+        provider is asked. ``needs`` (``vision``, ``audio``; the messages' media parts add theirs) keeps the
+        request to deployments that take it; the others are skipped as ``cannot take <need>``.
         """
-        _check_messages(messages)
+        needs = frozenset(needs) | _check_messages(messages)
+        if not needs <= CAPABILITIES:
+            raise ValueError(f"needs: unknown capability {sorted(needs - CAPABILITIES)[0]!r}")
         self._routing()  # before the deadline starts: importing litellm must not eat into it
         request_id = request_id or uuid.uuid4().hex
-        deadline = time.monotonic() + (deadline_s or self.setup.reliability.request_deadline_s)
+        optional: dict[str, Any] = {}
+        if max_tokens is not None:
+            optional["max_tokens"] = max_tokens
+        if temperature is not None:
+            optional["temperature"] = temperature
+        skipped: dict[str, str] = {}
+        capable = []
+        for depth, deployment in enumerate(self.deployments):
+            lacking = sorted(need for need in needs if not self.capable(deployment, need))
+            if lacking:
+                skipped[deployment.name] = f"cannot take {' or '.join(lacking)}"
+            else:
+                capable.append((depth, deployment))
+
+        def chat(deployment: Deployment, depth: int, retry_index: int, timeout: float) -> tuple[Attempt, Any]:
+            attempt, text = self._attempt(
+                deployment,
+                lambda router, metadata, timeout: router.completion(
+                    model=deployment.name,
+                    messages=messages,
+                    timeout=timeout,
+                    num_retries=0,
+                    metadata=metadata,
+                    **optional,
+                ),  # fmt: skip
+                _reply_text,
+                purpose,
+                request_id,
+                depth,
+                retry_index,
+                timeout=timeout,
+            )
+            parsed = None
+            if attempt.outcome == "success" and validate is not None:
+                attempt, parsed = self._validated(deployment, attempt, text, validate)
+            return attempt, (text, parsed)
+
+        attempts: list[Attempt] = []
+        answered = self._first_answer(capable, chat, attempts, skipped, deadline_s)
+        if answered is not None:
+            deployment, (text, parsed) = answered
+            return Completion(text, deployment.name, deployment.model, request_id, attempts, parsed)
+        if needs and not capable:
+            raise AllProvidersFailed(attempts, skipped, f": no deployment takes {' and '.join(sorted(needs))}")
+        raise AllProvidersFailed(attempts, skipped)
+
+    def capable(self, deployment: Deployment, need: str) -> bool:
+        """Whether ``deployment`` takes ``need`` (vision, audio): its model_info override, else LiteLLM's model map."""
+        if need in deployment.capability_overrides:
+            return deployment.capability_overrides[need]
+        key = (deployment.name, need)
+        if key not in self._capabilities:
+            import litellm
+
+            check = litellm.supports_vision if need == "vision" else litellm.supports_audio_input
+            try:
+                self._capabilities[key] = bool(check(model=deployment.model))
+            except Exception:  # a model LiteLLM's map does not know takes text only, as far as we can tell
+                self._capabilities[key] = False
+        return self._capabilities[key]
+
+    def transcribe(
+        self,
+        audio: bytes,
+        filename: str,
+        content_type: str,
+        *,
+        request_id: str | None = None,
+        deadline_s: float | None = None,
+    ) -> Transcription:
+        """Speech to text through LiteLLM's transcription API, on the ``audio_transcription`` deployments in order,
+        under the same health, retry and recording rules as ``complete`` (purpose ``transcription``)."""
+        if not audio:
+            raise ValueError("audio must not be empty")
+        self._routing()  # imports litellm and installs the recorder
+        request_id = request_id or uuid.uuid4().hex
+        if not self.setup.transcribers:
+            raise AllProvidersFailed([], {}, ": no audio_transcription deployment is configured")
+
+        def transcription(deployment: Deployment, depth: int, retry_index: int, timeout: float) -> tuple[Attempt, str]:
+            return self._transcription_attempt(
+                deployment, (filename, audio, content_type), request_id, depth, retry_index, timeout=timeout
+            )
+
         attempts: list[Attempt] = []
         skipped: dict[str, str] = {}
-        for depth, deployment in enumerate(self.deployments):
+        answered = self._first_answer(list(enumerate(self.setup.transcribers)), transcription, attempts, skipped,
+                                      deadline_s)  # fmt: skip
+        if answered is None:
+            raise AllProvidersFailed(attempts, skipped)
+        deployment, text = answered
+        return Transcription(text, deployment.name, deployment.model, request_id, attempts)
+
+    def _first_answer(
+        self,
+        deployments: list[tuple[int, Deployment]],
+        try_one: Callable[[Deployment, int, int, float], tuple[Attempt, T]],
+        attempts: list[Attempt],
+        skipped: dict[str, str],
+        deadline_s: float | None,
+    ) -> tuple[Deployment, T] | None:
+        """Try ``deployments`` (with their fallback depth) in order under the shared health, within one deadline,
+        until ``try_one`` lands a success; every attempt is appended to ``attempts``, every provider passed over
+        to ``skipped`` with why. None when no provider answered; ``AllProvidersFailed`` once the deadline is spent.
+        """
+        deadline = time.monotonic() + (deadline_s or self.setup.reliability.request_deadline_s)
+        for depth, deployment in deployments:
             admission = self.health.admit(deployment.name)
             if admission is not Admission.NORMAL:
                 if admission is Admission.PROBE_DUE:  # tested off this request: the customer never waits on it
@@ -134,50 +272,46 @@ class LLMService:
                     skipped[deployment.name] = "busy"  # max_parallel_requests calls in flight all along
                     break
                 try:
-                    attempt, text = self._attempt(
-                        deployment,
-                        messages,
-                        purpose,
-                        request_id,
-                        depth,
-                        retry_index,
-                        timeout=min(deployment.timeout_s, deadline - time.monotonic()),
-                        max_tokens=max_tokens,
-                        temperature=temperature,
+                    attempt, result = try_one(
+                        deployment, depth, retry_index, min(deployment.timeout_s, deadline - time.monotonic())
                     )
                 finally:
                     if slot is not None:
                         slot.release()
-                parsed = None
-                if attempt.outcome == "success" and validate is not None:
-                    attempt, parsed = self._validated(deployment, attempt, text, validate)
                 attempts.append(attempt)
                 if attempt.outcome == "success":
-                    return Completion(
-                        text=text,
-                        provider=deployment.name,
-                        model=deployment.model,
-                        request_id=request_id,
-                        attempts=attempts,
-                        parsed=parsed,
-                    )
+                    return deployment, result
                 if not POLICIES[ErrorKind(attempt.error_kind)].quick_retry:
                     break
-        raise AllProvidersFailed(attempts, skipped)
+        return None
 
     def probe(self, provider: str, actor: str = "probe") -> Attempt:
-        """Call ``provider`` now with a tiny prompt, whatever its state; success brings it back."""
+        """Call ``provider`` now with a tiny prompt (a speech-to-text one, a tenth of a second of silence),
+        whatever its state; success brings it back."""
         deployment = self.setup.deployment(provider)
+        timeout = min(deployment.timeout_s, self.setup.reliability.request_deadline_s)
+        if deployment.mode != "chat":
+            attempt, _ = self._transcription_attempt(
+                deployment, ("probe.wav", PROBE_AUDIO, "audio/wav"), uuid.uuid4().hex, 0, 0,
+                timeout=timeout, actor=actor, purpose="selftest",
+            )  # fmt: skip
+            return attempt
         attempt, _ = self._attempt(
             deployment,
-            PROBE_PROMPT,
+            lambda router, metadata, timeout: router.completion(
+                model=deployment.name,
+                messages=PROBE_PROMPT,
+                timeout=timeout,
+                num_retries=0,
+                metadata=metadata,
+                max_tokens=PROBE_MAX_TOKENS,
+            ),  # fmt: skip
+            _reply_text,
             "selftest",
             uuid.uuid4().hex,
             0,
             0,
-            timeout=min(deployment.timeout_s, self.setup.reliability.request_deadline_s),
-            max_tokens=PROBE_MAX_TOKENS,
-            temperature=None,
+            timeout=timeout,
             actor=actor,
         )
         return attempt
@@ -199,19 +333,21 @@ class LLMService:
     def _attempt(
         self,
         deployment: Deployment,
-        messages: list[Message],
+        call: Callable[[Router, dict[str, str], float], Any],
+        text_of: Callable[[Any], str],
         purpose: str,
         request_id: str,
         depth: int,
         retry_index: int,
         *,
         timeout: float,
-        max_tokens: int | None,
-        temperature: float | None,
         actor: str = "traffic",
     ) -> tuple[Attempt, str]:
-        """One call through the Router, returned once the recorder has landed it: its row and its reply
-        text ("" unless it succeeded)."""
+        """One LiteLLM call (``call(router, metadata, timeout)``), returned once the recorder has landed it: its
+        row and the text ``text_of`` reads off the response ("" unless it succeeded).
+
+        LiteLLM reports every call it makes with our metadata to the recorder: a failure before raising, a success
+        later on its logging pool, which may drop it; only then does the service land the response it holds."""
         router, recorder = self._routing()
         attempt_id = uuid.uuid4().hex
         landed = recorder.expect(
@@ -224,22 +360,12 @@ class LLMService:
             ledger=self.ledger,
             health=self.health,
             actor=actor,
+            seen=self.health.get(deployment.name),  # a cooldown begun meanwhile is not this call's to lengthen
         )
-        optional: dict[str, Any] = {}
-        if max_tokens is not None:
-            optional["max_tokens"] = max_tokens
-        if temperature is not None:
-            optional["temperature"] = temperature
         started = time.time()
         try:
-            response = router.completion(
-                model=deployment.name,
-                messages=messages,
-                timeout=timeout,
-                num_retries=0,
-                metadata={recorder.METADATA_KEY: attempt_id, "request_id": request_id, "purpose": purpose},
-                **optional,
-            )
+            response = call(router, {recorder.METADATA_KEY: attempt_id, "request_id": request_id, "purpose": purpose},
+                            timeout)  # fmt: skip
         except Exception as exc:  # every provider failure: LiteLLM has reported it before raising
             if not landed.done():  # refused before LiteLLM's logging began, or its callbacks skipped it
                 log.warning("LiteLLM did not report failed attempt %s; recording it ourselves", attempt_id)
@@ -252,7 +378,42 @@ class LLMService:
             recorder.land_response(attempt_id, response, started, time.time())
             attempt = landed.result()
         # The recorder counts an attempt a success only when it carries non-empty text.
-        return attempt, response.choices[0].message.content if attempt.outcome == "success" else ""
+        return attempt, text_of(response) if attempt.outcome == "success" else ""
+
+    def _transcription_attempt(
+        self,
+        deployment: Deployment,
+        file: tuple[str, bytes, str],
+        request_id: str,
+        depth: int,
+        retry_index: int,
+        *,
+        timeout: float,
+        actor: str = "traffic",
+        purpose: str = "transcription",
+    ) -> tuple[Attempt, str]:
+        """One call of ``litellm.transcription``: LiteLLM 1.110's Router offers only an async one, and an event
+        loop per call in worker threads trips its logging worker. It lands like a chat attempt."""
+        import litellm
+
+        params = {k: v for k, v in deployment.litellm_entry["litellm_params"].items() if k not in ("order", "timeout")}
+        return self._attempt(
+            deployment,
+            lambda router, metadata, timeout: litellm.transcription(
+                file=file,
+                timeout=timeout,
+                metadata=metadata,
+                **params,
+                max_retries=0,  # the OpenAI SDK would retry 429/5xx on its own; our policy decides
+            ),  # fmt: skip
+            lambda response: (response.text or "").strip(),
+            purpose,
+            request_id,
+            depth,
+            retry_index,
+            timeout=timeout,
+            actor=actor,
+        )
 
     def _validated(
         self, deployment: Deployment, attempt: Attempt, text: str, validate: Callable[[str], Any]
@@ -268,15 +429,83 @@ class LLMService:
             return replace(attempt, outcome="failure", error_kind=classified.kind.value, error_message=message), None
 
 
-def _check_messages(messages: list[Message]) -> None:
-    """Refuse a malformed conversation here: sent on, every provider would reject it in turn."""
+def _reply_text(response: Any) -> str:
+    return response.choices[0].message.content
+
+
+def _check_messages(messages: list[Message]) -> frozenset[str]:
+    """Refuse a malformed conversation here: sent on, every provider would reject it in turn. Returns what its
+    media parts need (vision for ``image_url``, audio for ``input_audio``)."""
     if not messages:
         raise ValueError("messages must not be empty")
+    needs: set[str] = set()
     for index, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant"):
             raise ValueError(f"messages[{index}]: role must be system, user or assistant")
-        if not isinstance(message.get("content"), str) or not message["content"].strip():
-            raise ValueError(f"messages[{index}]: content must be a non-empty string")
+        content = message.get("content")
+        if isinstance(content, list) and message["role"] == "user":
+            needs |= _check_parts(content, f"messages[{index}].content")
+        elif not isinstance(content, str) or not content.strip():
+            raise ValueError(f"messages[{index}]: content must be a non-empty string (or, for a user, content parts)")
+    return frozenset(needs)
+
+
+def _check_parts(parts: list[Any], where: str) -> set[str]:
+    """OpenAI-format content parts: ``text``, ``image_url`` with a base64 data URL of an image, ``input_audio``
+    with base64 data and a format. Anything else is refused before any provider is asked."""
+    if not parts:
+        raise ValueError(f"{where}: must not be an empty list")
+    needs: set[str] = set()
+    for index, part in enumerate(parts):
+        at = f"{where}[{index}]"
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            if not isinstance(part.get("text"), str) or not part["text"].strip():
+                raise ValueError(f"{at}.text: must be a non-empty string")
+        elif kind == "image_url":
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, dict) else None
+            found = _IMAGE_DATA_URL.match(url) if isinstance(url, str) else None
+            if found is None or not _is_base64(found.group(2)):
+                raise ValueError(f"{at}.image_url.url: must be a base64 data URL of a JPEG, PNG, WebP or GIF image")
+            needs.add("vision")
+        elif kind == "input_audio":
+            audio = part.get("input_audio")
+            data = audio.get("data") if isinstance(audio, dict) else None
+            audio_format = audio.get("format") if isinstance(audio, dict) else None
+            if not isinstance(data, str) or not data or not _is_base64(data):
+                raise ValueError(f"{at}.input_audio.data: must be non-empty base64")
+            if not isinstance(audio_format, str) or not _AUDIO_FORMAT.match(audio_format):
+                raise ValueError(f"{at}.input_audio.format: must name the audio format (wav, mp3, ogg, ...)")
+            needs.add("audio")
+        else:
+            raise ValueError(f"{at}.type: must be text, image_url or input_audio, got {kind!r}")
+    return needs
+
+
+def _is_base64(data: str) -> bool:
+    try:
+        base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+def _silence_wav(seconds: float = 0.1, rate: int = 8000) -> bytes:
+    """A mono 16-bit WAV of silence: the smallest honest thing to ask a speech-to-text model in a probe."""
+    import io
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"\0\0" * int(seconds * rate))
+    return buffer.getvalue()
+
+
+PROBE_AUDIO = _silence_wav()
 
 
 def _router_for(setup: RouterSetup) -> tuple[Router, AttemptRecorder]:

@@ -586,3 +586,32 @@ def m305_outbound_trace(db: Database) -> None:
     (``request_id`` there is the service request a dispatch message is about: another thing.)"""
     db["outbound_messages"].add_column("trace_id", str)
     db["outbound_messages"].create_index(["trace_id"])
+
+
+@MIGRATIONS()
+def m306_inbound_media(db: Database) -> None:
+    """What became of each media item of an inbound message (``MediaUrl<index>``): fetched (its bytes stored under
+    the data directory by sha256), or why not (too large, a type we do not take, unreachable, ...), and the
+    transcript of a voice note. One row per message and index, so a message taken again is not fetched again."""
+    db["inbound_media"].create(
+        {
+            "id": int,
+            "inbound_id": int,
+            "position": int,  # N of MediaUrlN
+            "url": str,
+            "declared_type": str,  # MediaContentTypeN as Twilio sent it
+            "content_type": str,  # what the media server answered with, parameters dropped
+            # fetched | too_large | refused_type | refused_host | unreachable | timeout
+            "status": str,
+            "sha256": str,  # of the bytes, also their file name under <database dir>/media/
+            "bytes": int,
+            "transcript": str,  # of a voice note: what a model heard in it
+            "transcribed_by": str,  # the deployment that transcribed (or heard) it
+            "error": str,
+            "fetched_at": float,
+        },
+        pk="id",
+        not_null={"inbound_id", "position", "status"},
+    )
+    db["inbound_media"].create_index(["inbound_id", "position"], unique=True)
+    db["inbound_media"].create_index(["sha256"])

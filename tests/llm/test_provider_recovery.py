@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from bot.llm import AllProvidersFailed, LLMService
@@ -176,3 +178,30 @@ def test_retry_after_is_capped_by_the_longest_cooldown(store, clock: FakeClock, 
     health = make_llm(clock=clock, cooldown_max_s=600).health
     health.record_failure("gemini", Classified(ErrorKind.RATE_LIMITED, 429, 86_400.0), "come back tomorrow")
     assert health.get("gemini").until == clock.now + 600
+
+
+def test_calls_in_flight_when_a_provider_fails_do_not_lengthen_its_cooldown(make_llm, emulator, clock) -> None:
+    """Six customers' calls were on their way when Claude went down: its cooldown starts once, at the base length,
+    whatever order their failures land in; only a failed probe doubles it."""
+    llm: LLMService = make_llm(clock=clock, cooldown_base_s=15, failures_before_cooldown=2)
+    emulator.set_fault("claude", "server_error")
+    emulator.set_latency("claude", 0.3)  # all six are admitted before the first failure lands
+    start = threading.Barrier(6)
+
+    def customer() -> None:
+        start.wait()
+        llm.complete(MESSAGE)
+
+    customers = [threading.Thread(target=customer) for _ in range(6)]
+    for thread in customers:
+        thread.start()
+    for thread in customers:
+        thread.join(timeout=30)
+
+    record = llm.health.get("claude")
+    assert record.state == ProviderState.COOLING_DOWN and record.consecutive_failures >= 6
+    assert (record.cooldown_level, record.until) == (1, record.since + 15)
+    clock.advance(16)  # over: the probe fails, and that one doubles it
+    llm.probe("claude")
+    assert llm.health.get("claude").cooldown_level == 2
+    assert llm.health.get("claude").until == clock.now + 30
