@@ -11,9 +11,11 @@ to 127.0.0.1), the provider/Twilio emulator as ``python -m bot.sandbox.emulator`
   P7  PSS (``/proc/<pid>/smaps_rollup``) of every Procfile process and its children after the traffic, and their
       CPU (utime+stime from ``/proc/<pid>/stat``) per answered message over the first P6 phase.
 
-    python benchmarks/capacity.py [--scale 1.0] [--p5-rate 200] [--threads N (WHATSAPP_WORKER_THREADS; default: unset)]
+    python benchmarks/capacity.py [--scale 1.0] [--p5-rate 200] [--threads N] [--profile] [--procfile PATH]
 
-``--scale 0.3`` runs P6 with 30% of the messages (same rates) when the full run would take too long.
+``--scale 0.3`` runs P6 with 30% of the messages (same rates) when the full run would take too long. ``--profile``
+samples the processes that answer (every Procfile line but web) with py-spy over P6's first phase and splits their
+CPU per message by library (LiteLLM's own share among them). ``--procfile`` measures another process layout.
 """
 
 from __future__ import annotations
@@ -157,7 +159,10 @@ class Procs:
 def children(pid: int) -> list[int]:
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
+        try:
+            text = (task / "children").read_text().split()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
         for child in map(int, text):
             found += [child, *children(child)]
     return found
@@ -179,6 +184,64 @@ def cpu_s(pids: list[int]) -> float:
 
 
 # --- measuring --------------------------------------------------------------------------------------------
+
+# Where a CPU sample of the answering processes is spent: the first of these found anywhere in its stack
+# (a stack through LiteLLM that ends in httpx or SQLite counts as LiteLLM: it is LiteLLM's call).
+# py-spy names a frame "function (package/module.py:line)", with the path from site-packages or the checkout.
+PROFILE_OWNERS = tuple(
+    (name, re.compile(rf"[(/]{package}/"))
+    for name, package in (
+        ("LiteLLM", "litellm"),
+        ("Twilio client", "twilio"),
+        ("LangChain", "langchain_core"),
+        ("APScheduler", "apscheduler"),
+        ("our code (bot/)", "bot"),
+    )
+)
+
+
+class Profiler:
+    """``py-spy record`` of the processes answering messages (raw stacks, active threads only) over a phase."""
+
+    def __init__(self, pids: list[int], seconds: float, output: Path) -> None:
+        self.output = output
+        self.processes = [
+            subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--duration",
+                    str(int(seconds)),
+                    "--rate",
+                    "250",
+                    "--format",
+                    "raw",
+                    "--output",
+                    f"{output}.{pid}",
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            for pid in pids
+        ]
+
+    def shares(self) -> dict[str, float]:
+        for process in self.processes:
+            process.wait(timeout=600)
+        counts: dict[str, int] = {}
+        for path in self.output.parent.glob(f"{self.output.name}.*"):
+            for line in path.read_text().splitlines():
+                stack, _, number = line.rpartition(" ")
+                frames = stack.split(";")
+                owner = next(
+                    (name for name, marker in PROFILE_OWNERS if any(marker.search(frame) for frame in frames)), "other"
+                )
+                counts[owner] = counts.get(owner, 0) + int(number)
+        total = sum(counts.values()) or 1
+        return {owner: n / total for owner, n in sorted(counts.items(), key=lambda item: -item[1])}
 
 
 def summary(name: str, samples: list[float]) -> tuple[float, float]:
@@ -241,6 +304,9 @@ def main() -> int:
     parser.add_argument("--p5-rate", type=float, default=200.0)
     parser.add_argument("--p5-seconds", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=None, help="WHATSAPP_WORKER_THREADS (default: unset)")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the non-web processes over P6's first phase: CPU by library"
+    )
     parser.add_argument("--procfile", type=Path, default=PROCFILE, help="another process layout to measure")
     parser.add_argument("--skip", default="", help="comma-separated phases to skip: p5, p6 (both), p6b")
     args = parser.parse_args()
@@ -261,13 +327,22 @@ def main() -> int:
             time.sleep(3)
 
             cpu0 = cpu1 = 0.0
+            worker0 = worker1 = 0.0
+            profiler = None
             answered = 0
             if "p6" not in skip:
                 print("P6 end to end")
                 cpu0 = cpu_s(procs.all_pids())
+                worker0 = cpu_s([pid for name, pids in procs.pids().items() if name != "web" for pid in pids])
+                if args.profile:
+                    answering = [pid for name, pids in procs.pids().items() if name != "web" for pid in pids]
+                    keep = Path(tempfile.mkdtemp(prefix="djobea-profile-"))  # kept: raw stacks for a closer look
+                    profiler = Profiler(answering, 1000 * args.scale / 50 + 2, keep / "worker")
                 answered = e2e_phase(procs, emulator, database, int(1000 * args.scale), 50, 0.5, "7")
                 cpu1 = cpu_s(procs.all_pids())
+                worker1 = cpu_s([pid for name, pids in procs.pids().items() if name != "web" for pid in pids])
             cpu_ms = (cpu1 - cpu0) * 1000 / max(answered, 1)
+            worker_cpu_ms = (worker1 - worker0) * 1000 / max(answered, 1)
             if not {"p6", "p6b"} & skip:
                 e2e_phase(procs, emulator, database, int(600 * args.scale), 20, 3.0, "8")
 
@@ -294,6 +369,11 @@ def main() -> int:
             print(f"  PSS total {total:.0f} MB (goal <= 450)")
             print(f"  CPU per answered message, every Procfile process (P6, first phase): {cpu_ms:.1f} ms"
                   f" ({cpu1 - cpu0:.2f} s/{answered})")  # fmt: skip
+            if profiler is not None:
+                print(f"  of which the answering processes (not web): {worker_cpu_ms:.1f} ms; where it went"
+                      f" (py-spy, raw stacks in {profiler.output.parent}):")  # fmt: skip
+                for owner, share in profiler.shares().items():
+                    print(f"    {owner:<18} {share * 100:5.1f}%  {share * worker_cpu_ms:5.1f} ms a message")
         finally:
             procs.stop()
             emulator.stop()

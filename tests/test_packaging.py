@@ -24,7 +24,7 @@ from bot.llm.router_config import load_router_config
 
 ROOT = Path(__file__).resolve().parents[1]
 # requirements.txt pins these for tests, lint and builds only; everything else it pins is a runtime dependency.
-TEST_TOOLS = {"pytest", "pytest-timeout", "responses", "ruff", "schemathesis", "hypothesis", "jsonschema"}
+TEST_TOOLS = {"pytest", "pytest-timeout", "responses", "ruff", "schemathesis", "hypothesis", "jsonschema", "py-spy"}
 BUILD_TOOLS = {"setuptools", "wheel"}
 
 
