@@ -127,3 +127,13 @@ def test_admin_token_length_is_checked_and_blank_still_means_disabled() -> None:
     token = "y" * ADMIN_TOKEN_MIN_CHARS
     assert AdminSettings.from_env({"ADMIN_API_TOKEN": f" {token} "}).admin_api_token == token
     assert AdminSettings.from_env({"ADMIN_API_TOKEN": "   "}).admin_api_token is None
+
+
+def test_a_bad_media_setting_stops_the_worker_and_the_app_naming_it(tmp_path: Path) -> None:
+    """Checked at start, not when the first photo arrives."""
+    env = {"DATABASE_PATH": str(tmp_path / "bot.db"), "MEDIA_MAX_BYTES": "lots"}
+
+    assert_configuration_error(run_bot("worker", "--drain", env=env), "MEDIA_MAX_BYTES")
+    assert_configuration_error(run_bot("serve", "--port", "0", env=env), "MEDIA_MAX_BYTES")
+    with pytest.raises(ValueError, match="MEDIA_MAX_BYTES"):
+        create_app({"PROVIDER_ENV": env})

@@ -66,13 +66,15 @@ def probe_reason(record: HealthRecord, last_attempt_at: float | None, idle_after
 def due_probes(service: LLMService, settings: AdminSettings, now: float) -> dict[str, str]:
     """Providers the scheduled self-test probes now, with why."""
     due = {}
-    for deployment in service.deployments:
+    for deployment in service.probe_targets:  # speech-to-text ones too, once benched or cooled
         rows = list(
             service.store.db.query(
                 "select max(started_at) as last from llm_calls where provider = ?", [deployment.name]
             )
         )
         reason = probe_reason(service.health.get(deployment.name), rows[0]["last"], settings.idle_probe_after_s, now)
+        if reason == "idle" and deployment.mode != "chat":
+            continue  # a transcription deployment is probed only to bring it back, not kept warm
         if reason:
             due[deployment.name] = reason
     return due
@@ -113,7 +115,7 @@ def run_scheduled_selftest(
 def run_cooldown_probes(service: LLMService, clock: Callable[[], float] = time.time) -> list[ProbeResult]:
     """The frequent job: probe only the cooled providers whose cooldown is over (nothing else, so it is cheap)."""
     now = clock()
-    due = {d.name: "cooldown_over" for d in service.deployments if service.health.get(d.name).probe_due_at(now)}
+    due = {d.name: "cooldown_over" for d in service.probe_targets if service.health.get(d.name).probe_due_at(now)}
     return probe_providers(service, due, actor="probe:scheduled")
 
 

@@ -65,7 +65,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     try:  # checked here, before gunicorn starts, so a bad value is one line and exit 2, not a worker boot failure
         services = Services.from_env()
-        _ = services.limit_settings, services.whatsapp_settings
+        _ = services.limit_settings, services.whatsapp_settings, services.dispatch_settings, services.media_settings
     except CONFIG_ERRORS as exc:
         return configuration_error(exc)
     options = {

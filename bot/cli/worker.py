@@ -40,7 +40,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         services = open_services()
+        # Every setting the worker uses is checked before anything is built: a bad one is the first line printed.
+        _ = services.whatsapp_settings, services.dispatch_settings, services.media_settings
         runtime = services.whatsapp
+        services.llm.service.prepare()  # LiteLLM imported now, not on the first customer's message
     except CONFIG_ERRORS as exc:
         return configuration_error(exc)
     try:
@@ -52,7 +55,6 @@ def run(args: argparse.Namespace) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
         threads = runtime.settings.worker_threads if args.threads is None else args.threads
-        services.llm.service.prepare()  # LiteLLM imported now, not on the first customer's message
         scheduler = None
         if args.with_scheduler:
             from bot.cli.serve import scheduler_for

@@ -19,7 +19,6 @@ language, to type it (a fixed reply, no model). A medium that could not be fetch
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from dataclasses import dataclass, field, replace
@@ -30,6 +29,16 @@ import sqlite_utils
 from bot.conversation.fixed_replies import holding_reply, media_received, not_processed_reply, type_it_reply
 from bot.conversation.history import ConversationHistory, HistoryMessage, RequestDraft
 from bot.conversation.language import LANGUAGES, detect_language
+from bot.conversation.media_parts import (
+    ASKED_TO_TYPE_NOTE,
+    AUDIO_FILE,
+    TRANSCRIBED,
+    UNHEARD_NOTE,
+    audio_part,
+    image_part,
+    media_notes,
+    needs_of,
+)
 from bot.conversation.prompt_budget import PromptBudget
 from bot.conversation.prompts import LANGUAGE_NAMES, TURN_PROMPT, as_langchain, as_llm_messages
 from bot.conversation.turn_schema import TURN_FORMAT_INSTRUCTIONS, TurnReply, parse_turn
@@ -43,15 +52,6 @@ log = logging.getLogger(__name__)
 
 # Failures that say the message itself is the problem: asking again later would be refused the same way.
 REFUSED_FOR_ITS_CONTENT = frozenset(kind.value for kind, policy in POLICIES.items() if policy.blame is Blame.NOT_BLAMED)
-# What the model reads about a medium it does not get, by inbound_media.status.
-_NOT_FETCHED = {"too_large": "too large", "refused_type": "a file type we do not take"}
-_MEDIUM = {"image": "a photo", "audio": "a voice note", "other": "a file"}
-TRANSCRIBED = "[voice note, transcribed: "
-UNHEARD_NOTE = "[a voice note nobody could listen to: ask the customer to type what it says]"
-ASKED_TO_TYPE_NOTE = "[a voice note nobody could listen to; the customer was asked to type it]"
-# input_audio formats (LiteLLM turns "ogg" into Gemini's audio/ogg) and transcription file names, by served type.
-_AUDIO_FORMAT = {"audio/ogg": "ogg", "audio/opus": "ogg", "audio/mpeg": "mp3", "audio/mp4": "mp4", "audio/amr": "amr"}
-_AUDIO_FILE = {"audio/ogg": "ogg", "audio/opus": "ogg", "audio/mpeg": "mp3", "audio/mp4": "m4a", "audio/amr": "amr"}
 
 
 @dataclass(frozen=True)
@@ -132,12 +132,12 @@ class ConversationEngine:
             return self._answer(turn, [], request_id)
         images = [item for item in items if item.usable and item.row.kind == "image"]
         unheard = [item for item in items if item.usable and item.row.kind == "audio" and not item.row.transcript]
-        seen = [_image_part(item) for item in images]
+        seen = [image_part(item) for item in images]
         deaf = False  # a voice note neither a model nor a transcription could hear
         if unheard:  # a model that hears audio first; else transcription
             try:
-                hearing = replace(turn, notes=_notes(items, hearing=True))
-                decision = self._answer(hearing, [*seen, *(_audio_part(item) for item in unheard)], request_id)
+                hearing = replace(turn, notes=media_notes(items, hearing=True))
+                decision = self._answer(hearing, [*seen, *(audio_part(item) for item in unheard)], request_id)
             except AllProvidersFailed as failure:
                 log.info("no model that hears audio answered (%s); transcribing the voice note", failure)
             else:
@@ -145,19 +145,19 @@ class ConversationEngine:
                 if heard and decision.provider:
                     for item in unheard:
                         self._keep_transcript(item, heard, decision.provider)
-                return replace(decision, turn=replace(decision.turn, notes=_notes(items, heard=heard)))
+                return replace(decision, turn=replace(decision.turn, notes=media_notes(items, heard=heard)))
             items = [self._transcribed(item, request_id) if item in unheard else item for item in items]
             deaf = any(item.usable and item.row.kind == "audio" and not item.row.transcript for item in items)
             if deaf and not turn.text.strip() and not images:  # nothing else to answer: ask them to type it
                 return self._ask_to_type(turn, items)
-        noted = replace(turn, notes=_notes(items, unheard=UNHEARD_NOTE if deaf else None))
+        noted = replace(turn, notes=media_notes(items, unheard=UNHEARD_NOTE if deaf else None))
         try:
             return self._answer(noted, seen, request_id)
         except AllProvidersFailed as failure:
             if not seen or not _refused_media(failure):
                 raise
         # Every model that could look at the photos refused them: the turn goes on with the words alone.
-        unseen = _notes(items, unheard=UNHEARD_NOTE if deaf else None, unseen=True)
+        unseen = media_notes(items, unheard=UNHEARD_NOTE if deaf else None, unseen=True)
         return self._answer(replace(turn, notes=unseen), [], request_id)
 
     def _answer(self, turn: Turn, parts: list[dict[str, Any]], request_id: str | None) -> Decision:
@@ -186,7 +186,7 @@ class ConversationEngine:
             validate=parse_turn,
             deadline_s=self.deadline_s,
             request_id=request_id,
-            needs=_needs(parts),
+            needs=needs_of(parts),
         )
         parsed: TurnReply = completion.parsed
         reply = parsed.reply
@@ -213,7 +213,7 @@ class ConversationEngine:
         """The voice note with its transcript, or as it was when no transcription deployment answered."""
         assert item.data is not None
         content_type = item.row.content_type or "audio/ogg"
-        filename = f"voice-note-{item.row.position}.{_AUDIO_FILE.get(content_type, 'ogg')}"
+        filename = f"voice-note-{item.row.position}.{AUDIO_FILE.get(content_type, 'ogg')}"
         try:
             transcription = self.llm.transcribe(
                 item.data, filename, content_type, request_id=request_id, deadline_s=self.deadline_s
@@ -236,7 +236,7 @@ class ConversationEngine:
         language = self.language_of(turn)
         text = type_it_reply(language)
         parsed = TurnReply(language=language, reply=text)  # type: ignore[arg-type]  # language is fr, en or pcm
-        noted = replace(turn, notes=_notes(items, unheard=ASKED_TO_TYPE_NOTE))
+        noted = replace(turn, notes=media_notes(items, unheard=ASKED_TO_TYPE_NOTE))
         return Decision(
             turn=noted,
             conversation_id=conversation.id,
@@ -301,67 +301,6 @@ def refused_for_its_content(failure: AllProvidersFailed) -> bool:
     """Every provider called refused the message itself (content policy, bad request, context too long)."""
     kinds = [attempt.error_kind for attempt in failure.attempts]
     return bool(kinds) and all(kind in REFUSED_FOR_ITS_CONTENT for kind in kinds)
-
-
-def _needs(parts: list[dict[str, Any]]) -> frozenset[str]:
-    wanted = {"image_url": "vision", "input_audio": "audio"}
-    return frozenset(wanted[part["type"]] for part in parts if part["type"] in wanted)
-
-
-def _image_part(item: MediaItem) -> dict[str, Any]:
-    assert item.data is not None
-    data = base64.b64encode(item.data).decode()
-    return {"type": "image_url", "image_url": {"url": f"data:{item.row.content_type};base64,{data}"}}
-
-
-def _audio_part(item: MediaItem) -> dict[str, Any]:
-    assert item.data is not None
-    audio_format = _AUDIO_FORMAT.get(item.row.content_type or "", "ogg")
-    return {
-        "type": "input_audio",
-        "input_audio": {"data": base64.b64encode(item.data).decode(), "format": audio_format},
-    }
-
-
-def _notes(
-    items: list[MediaItem],
-    *,
-    hearing: bool = False,
-    heard: str | None = None,
-    unheard: str | None = None,
-    unseen: bool = False,
-) -> tuple[str, ...]:
-    """One line per medium for the model and the history: what it is, or why it is missing.
-
-    ``hearing``: the audio goes with this request; ``heard``: what the model that heard it said it says;
-    ``unheard``: the note for a voice note nothing could listen to; ``unseen``: the photos were refused by every
-    model that takes images."""
-    notes = []
-    elsewhere = []  # URLs not on Twilio's origin are never fetched: the model is told of them as before
-    for item in items:
-        row, what = item.row, _MEDIUM[item.row.kind]
-        if row.status == "refused_host":
-            elsewhere.append(row.declared_type or "file")
-        elif not item.usable:
-            reason = _NOT_FETCHED.get(row.status)  # else unreachable, timed out or not stored: no detail needed
-            notes.append(f"[{what} could not be fetched: {reason}]" if reason else f"[{what} could not be fetched]")
-        elif row.kind == "image":
-            notes.append(
-                "[a photo the assistant could not look at]" if unseen else "[the customer sent a photo: it is attached]"
-            )
-        elif row.kind == "audio" and row.transcript:
-            notes.append(f'{TRANSCRIBED}"{row.transcript}"]')
-        elif row.kind == "audio" and heard:
-            notes.append(f'[voice note: "{heard}"]')
-        elif row.kind == "audio" and hearing:
-            notes.append("[the customer sent a voice note: it is attached; listen to it as their words]")
-        elif row.kind == "audio" and unheard:
-            notes.append(unheard)
-        else:
-            notes.append("[the customer sent a voice note]")
-    if elsewhere:
-        notes.append(f"[the customer sent {len(elsewhere)} attachment(s): {', '.join(elsewhere)}]")
-    return tuple(notes)
 
 
 def _refused_media(failure: AllProvidersFailed) -> bool:

@@ -62,7 +62,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         sleep=app.config.get("WHATSAPP_SLEEP", time.sleep),
     )
     # The web areas' own settings are checked before anything opens: a bad value stops the boot, named.
-    _ = services.limit_settings, services.whatsapp_settings, services.dispatch_settings
+    _ = services.limit_settings, services.whatsapp_settings, services.dispatch_settings, services.media_settings
     attach_services(app, services)
     request_ids.init_app(app)  # first: every later hook and log line of the request sees its id
     limits.init_app(app, services)

@@ -6,11 +6,14 @@ refused before any call; a voice note is transcribed by the ``audio_transcriptio
 from __future__ import annotations
 
 import base64
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from bot.admin.selftest import due_probes, run_scheduled_selftest
+from bot.admin.settings import AdminSettings
 from bot.llm import AllProvidersFailed, LLMService, load_router_config
 from bot.sandbox import ProviderEmulator
 from bot.sandbox.media import fixture, transcript
@@ -205,3 +208,19 @@ def test_an_override_stays_with_its_deployment(provider_env: dict, store: Store,
     plain = LLMService(load_router_config(None, provider_env), store)
     assert overridden.capable(overridden.setup.deployment("claude"), "vision") is False
     assert plain.capable(plain.setup.deployment("claude"), "vision") is True
+
+
+def test_the_scheduled_selftest_brings_a_benched_transcriber_back_but_does_not_keep_it_warm(
+    llm: LLMService, emulator: ProviderEmulator
+) -> None:
+    data, content_type = fixture("pidgin_voice_note")
+    settings = AdminSettings(idle_probe_after_s=0)  # every idle chat provider is due too
+    emulator.set_fault("openai", "credit_exhausted", times=1)
+    with pytest.raises(AllProvidersFailed):
+        llm.transcribe(data, "voice.ogg", content_type)
+
+    assert due_probes(llm, settings, time.time())["whisper"] == "benched"
+    run_scheduled_selftest(llm, settings)
+
+    assert llm.health.get("whisper").state.value == "healthy"
+    assert "whisper" not in due_probes(llm, settings, time.time())  # healthy: no idle probe of speech-to-text
