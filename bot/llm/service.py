@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from bot.llm.call_ledger import Attempt, CallLedger
 from bot.llm.error_kinds import POLICIES, Classified, ErrorKind
 from bot.llm.errors import AllProvidersFailed, RouterConfigError
-from bot.llm.health import Admission, ProviderHealth
+from bot.llm.health import Admission, ProviderHealth, ProviderState
 from bot.llm.router_config import CAPABILITY_KEYS, Deployment, RouterSetup
 from bot.redaction import redact_secrets
 from bot.store import Store
@@ -191,6 +191,20 @@ class LLMService:
         if needs and not capable:
             raise AllProvidersFailed(attempts, skipped, f": no deployment takes {' and '.join(sorted(needs))}")
         raise AllProvidersFailed(attempts, skipped)
+
+    def seconds_until_usable(self) -> float | None:
+        """How long until a chat deployment may be asked again: 0 when one is usable now, else until the earliest
+        cooldown ends (when its probe is due); None when every one is benched or disabled (a probe or an admin
+        brings those back, at no known time)."""
+        now = self.health.clock()
+        waits = []
+        for deployment in self.deployments:
+            record = self.health.get(deployment.name)
+            if record.state in (ProviderState.HEALTHY, ProviderState.DEGRADED):
+                return 0.0
+            if record.state == ProviderState.COOLING_DOWN:
+                waits.append(max(0.0, (record.until or now) - now))
+        return min(waits) if waits else None
 
     def capable(self, deployment: Deployment, need: str) -> bool:
         """Whether ``deployment`` takes ``need`` (vision, audio): its model_info override, else LiteLLM's model map."""

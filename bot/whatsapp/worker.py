@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 
 LLM_RETRY_BASE_S = 5.0  # first wait after every provider failed; doubles per attempt
 LLM_RETRY_MAX_S = 120.0  # a recovered provider is noticed within two minutes at worst
+PROBE_ALLOWANCE_S = 1.0  # after a cooldown ends, the time its probe (one short call) has to bring it back
 ERROR_RETRY_S = 30.0  # after an unexpected error (a bug, a locked database): first wait, doubling per error
 ERROR_RETRY_MAX_S = 600.0
 IDLE_POLL_S = 0.5  # an idle worker looks for work this often (other processes enqueue without waking us)
@@ -188,7 +189,7 @@ class ConversationWorker:
             if refused_for_its_content(exc):
                 self._give_up(claim, f"every provider refused the message itself: {exc}", apology_to=turn)
             else:
-                self._hold(claim, turn, str(exc))
+                self._hold(claim, turn, exc)
             return
         heartbeat.raise_if_lost()  # taken over during the model call: the new holder asks again
         parts = split_message(decision.reply, self.settings.max_chars)
@@ -288,8 +289,11 @@ class ConversationWorker:
             log.exception("could not send the apology for inbound message %s", claim.id)
             self.queue.finish(claim, FAILED, given_up)
 
-    def _hold(self, claim: ClaimedMessage, turn: Turn, failure: str) -> None:
-        """No provider answered: one holding reply per message, then try again later."""
+    def _hold(self, claim: ClaimedMessage, turn: Turn, failure: AllProvidersFailed) -> None:
+        """No provider answered: one holding reply per message, then try again later: after a growing backoff,
+        or, when no provider could even be asked (all cooling), as soon as the first cooldown ends and its probe
+        has had a moment, so a message held through an outage is answered when a provider is back, not up to a
+        backoff later."""
         holding = self.outbox.for_inbound(claim.id, kind="holding")
         if not holding:
             with self.store.immediate() as db:
@@ -298,9 +302,12 @@ class ConversationWorker:
             holding = self.outbox.for_inbound(claim.id, kind="holding")
         delivery = self.sender.deliver(holding, self._fence(claim))
         retry_at = self.clock() + min(LLM_RETRY_BASE_S * 2 ** (claim.attempts - 1), LLM_RETRY_MAX_S)
+        back_in = self.engine.llm.seconds_until_usable() if not failure.attempts else None
+        if back_in is not None:  # every provider was passed over: none was asked, none is worth asking sooner
+            retry_at = min(retry_at, self.clock() + back_in + PROBE_ALLOWANCE_S)
         if not delivery.settled and delivery.retry_at is not None:
             retry_at = min(retry_at, delivery.retry_at)
-        self.queue.defer(claim, retry_at, redact_secrets(failure, known_secrets=self.settings.secrets))
+        self.queue.defer(claim, retry_at, redact_secrets(str(failure), known_secrets=self.settings.secrets))
 
     def _settle(self, claim: ClaimedMessage, rows: list, what: str) -> bool:
         """Deliver ``rows``, then settle the holding reply they replace; True when ``rows`` are settled, else the

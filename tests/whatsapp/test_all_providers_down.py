@@ -91,3 +91,21 @@ def test_unparseable_output_everywhere_counts_as_down(harness: Harness) -> None:
         "select count(*) from llm_calls where error_kind = 'bad_output'"
     ).fetchone()[0]
     assert rejected == 3  # each provider's reply was parsed, rejected, and the next one asked
+
+
+def test_a_message_held_while_every_provider_cools_is_tried_again_when_the_first_cooldown_ends(
+    harness: Harness,
+) -> None:
+    """Not a whole backoff later: once no provider could even be asked, the retry follows the cooldowns."""
+    for provider in PROVIDERS:
+        harness.emulator.set_fault(provider, "rate_limited", retry_after=3)
+    harness.whatsapp("Bonjour, j'ai une fuite d'eau dans la cuisine")
+    harness.drain()  # each provider asked once: 429, all cooling for 3 s; first backoff (5 s)
+    harness.clock.advance(5)
+    harness.drain()  # due again: none may be asked (all cooling), so no call at all
+
+    [(attempts, wait)] = harness.runtime.store.db.execute(
+        "select attempts, next_attempt_at - ? from inbound_messages", [harness.clock.now]
+    ).fetchall()
+    assert attempts == 2 and len(harness.sent()) == 1  # one holding reply
+    assert 1.0 <= wait <= 4.0  # the cooldown's end (at most 3 s away) and a second for its probe; the backoff: 10 s
