@@ -201,7 +201,8 @@ PROFILE_OWNERS = tuple(
 
 
 class Profiler:
-    """``py-spy record`` of the processes answering messages (raw stacks, active threads only) over a phase."""
+    """``py-spy record --gil`` of the processes answering messages over a phase: only the thread holding the GIL
+    is sampled, so the samples are where their Python CPU goes, not where their threads wait."""
 
     def __init__(self, pids: list[int], seconds: float, output: Path) -> None:
         self.output = output
@@ -221,6 +222,7 @@ class Profiler:
                     "--output",
                     f"{output}.{pid}",
                     "--nonblocking",
+                    "--gil",
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

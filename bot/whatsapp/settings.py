@@ -8,7 +8,7 @@ TWILIO_WEBHOOK_SHARED_KEY               secret of a Twilio SharedKey, for webhoo
 PUBLIC_BASE_URL                         the URL Twilio calls us at (https://bot.example.com): signatures
                                         are computed over it, and StatusCallback URLs are built from it
 TWILIO_TIMEOUT_S                        per REST call (default 10; twilio's own default is none)
-WHATSAPP_WORKER_THREADS                 conversation workers in a process that answers messages (default 96;
+WHATSAPP_WORKER_THREADS                 conversation workers in a process that answers messages (default 64;
                                         0: none, as on the Procfile's web line, whose webhooks only store and
                                         wake the worker process). A worker thread mostly waits on the model,
                                         so size it to messages in flight: rate x model latency x 1.5, over all
@@ -49,8 +49,9 @@ from bot.settings import env_number
 
 # Short because a heartbeat renews it while a message is worked on: only a dead worker lets it run out.
 DEFAULT_LEASE_S = 15.0
-# One worker process keeps 96 conversations in flight: 20 msg/s with 3 s models, with room (benchmarks/capacity.py).
-DEFAULT_THREADS = 96
+# One worker process keeps 64 conversations in flight: 20 msg/s with 3 s models (benchmarks/capacity.py: 96 lengthened
+# the tail at 50 msg/s, threads waiting on each other for SQLite's write lock and the GIL).
+DEFAULT_THREADS = 64
 # Twilio waits 15 s for our webhook; a customer who waited half that for an answer hears from us.
 DEFAULT_HOLDING_AFTER_S = 8.0
 
