@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,45 @@ class Harness:
 
     def inbound_statuses(self) -> list[str]:
         return [r[0] for r in self.runtime.store.db.execute("select status from inbound_messages order by id")]
+
+
+@contextmanager
+def harnesses(
+    emulator: ProviderEmulator, provider_env: dict[str, str], tmp_path: Path, **defaults: str
+) -> Iterator[Callable[..., Harness]]:
+    """A maker of apps on ``tmp_path/bot.db`` (the same database on every call, like a restart) whose providers and
+    Twilio are ``emulator``; ``defaults`` and each call's keyword arguments override env values. Providers stay
+    callable after failures (degraded, not cooling), so recovery is driven by the test alone."""
+    from bot.sandbox.scripted_model import djobea_model_reply
+    from bot.web import create_app, services_of
+
+    built: list[Harness] = []
+    clock = FakeClock()
+    router_config = write_router_config(tmp_path, failures_before_cooldown=1000)
+
+    def make(responder: Any = djobea_model_reply, **env: str) -> Harness:
+        emulator.twilio.set_credentials(ACCOUNT_SID, AUTH_TOKEN)
+        emulator.set_responder(None, responder)
+        sleeps: list[float] = []
+        app = create_app(
+            {
+                "DATABASE_PATH": str(tmp_path / "bot.db"),
+                "ROUTER_CONFIG": str(router_config),
+                "PROVIDER_ENV": {**provider_env, **twilio_env(emulator), **defaults, **env},
+                "WHATSAPP_CLOCK": clock,
+                "WHATSAPP_SLEEP": sleeps.append,
+            }
+        )
+        harness = Harness(app, app.test_client(), services_of(app).whatsapp, emulator, clock, sleeps)
+        built.append(harness)
+        return harness
+
+    try:
+        yield make
+    finally:
+        for harness in built:
+            harness.runtime.stop_workers()
+            harness.app.extensions["djobea"].llm.close()
 
 
 def sign(url: str, form: dict[str, str], token: str = AUTH_TOKEN) -> str:

@@ -163,14 +163,7 @@ class LLMService:
         def chat(deployment: Deployment, depth: int, retry_index: int, timeout: float) -> tuple[Attempt, Any]:
             attempt, text = self._attempt(
                 deployment,
-                lambda router, metadata, timeout: router.completion(
-                    model=deployment.name,
-                    messages=messages,
-                    timeout=timeout,
-                    num_retries=0,
-                    metadata=metadata,
-                    **optional,
-                ),  # fmt: skip
+                _chat_call(deployment.name, messages, optional),
                 _reply_text,
                 purpose,
                 request_id,
@@ -312,14 +305,7 @@ class LLMService:
             return attempt
         attempt, _ = self._attempt(
             deployment,
-            lambda router, metadata, timeout: router.completion(
-                model=deployment.name,
-                messages=PROBE_PROMPT,
-                timeout=timeout,
-                num_retries=0,
-                metadata=metadata,
-                max_tokens=PROBE_MAX_TOKENS,
-            ),  # fmt: skip
+            _chat_call(deployment.name, PROBE_PROMPT, {"max_tokens": PROBE_MAX_TOKENS}),
             _reply_text,
             "selftest",
             uuid.uuid4().hex,
@@ -441,6 +427,13 @@ class LLMService:
             self.ledger.mark_rejected(attempt.id, classified.kind.value, message)
             self.health.record_failure(deployment.name, classified, message)
             return replace(attempt, outcome="failure", error_kind=classified.kind.value, error_message=message), None
+
+
+def _chat_call(name: str, messages: list[Message], optional: dict[str, Any]) -> Callable[..., Any]:
+    """One chat completion through the Router, LiteLLM's own retries off (our policy decides)."""
+    return lambda router, metadata, timeout: router.completion(
+        model=name, messages=messages, timeout=timeout, num_retries=0, metadata=metadata, **optional
+    )
 
 
 def _reply_text(response: Any) -> str:

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bot.sandbox import ProviderEmulator
-from bot.sandbox.scripted_model import djobea_model_reply
-from bot.web import create_app, services_of
-from tests.support import ACCOUNT_SID, AUTH_TOKEN, FakeClock, Harness, LiveServer, twilio_env, write_router_config
+from tests.support import Harness, LiveServer, harnesses
 
 
 @pytest.fixture
@@ -21,32 +18,8 @@ def make_harness(
     emulator: ProviderEmulator, provider_env: dict[str, str], tmp_path: Path
 ) -> Iterator[Callable[..., Harness]]:
     """Build an app (same database on every call, like a restart); keyword arguments override env values."""
-    built: list[Harness] = []
-    clock = FakeClock()
-    # Providers stay callable after failures (degraded, not cooling) so recovery is driven by the test alone.
-    router_config = write_router_config(tmp_path, failures_before_cooldown=1000)
-
-    def make(responder: Any = djobea_model_reply, **env: str) -> Harness:
-        emulator.twilio.set_credentials(ACCOUNT_SID, AUTH_TOKEN)
-        emulator.set_responder(None, responder)
-        sleeps: list[float] = []
-        app = create_app(
-            {
-                "DATABASE_PATH": str(tmp_path / "bot.db"),
-                "ROUTER_CONFIG": str(router_config),
-                "PROVIDER_ENV": {**provider_env, **twilio_env(emulator), **env},
-                "WHATSAPP_CLOCK": clock,
-                "WHATSAPP_SLEEP": sleeps.append,
-            }
-        )
-        harness = Harness(app, app.test_client(), services_of(app).whatsapp, emulator, clock, sleeps)
-        built.append(harness)
-        return harness
-
-    yield make
-    for harness in built:
-        harness.runtime.stop_workers()
-        harness.app.extensions["djobea"].llm.close()
+    with harnesses(emulator, provider_env, tmp_path) as make:
+        yield make
 
 
 @pytest.fixture
