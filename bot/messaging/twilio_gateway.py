@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
@@ -75,11 +76,19 @@ class SendOutcome:
     retry_after_s: float | None = None
 
 
-class RebasedHttpClient(TwilioHttpClient):
-    """The twilio HTTP client, pointed at ``api_base`` instead of api.twilio.com, with a timeout."""
+DEFAULT_POOL_SIZE = 10  # connections kept to Twilio: at least requests' default
 
-    def __init__(self, api_base: str, timeout_s: float) -> None:
+
+class RebasedHttpClient(TwilioHttpClient):
+    """The twilio HTTP client, pointed at ``api_base`` instead of api.twilio.com, with a timeout, and a connection
+    pool as large as the threads that send through it: twilio's own keeps 6 (10 for http), so with dozens of worker
+    threads most sends threw their connection away and opened (and TLS-handshook) a new one."""
+
+    def __init__(self, api_base: str, timeout_s: float, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         super().__init__(timeout=timeout_s)
+        adapter = HTTPAdapter(pool_maxsize=max(pool_size, DEFAULT_POOL_SIZE))
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
         self.api_base = api_base.rstrip("/")
         self._per_thread = threading.local()  # worker threads share one client: each reads its own answer
 
@@ -107,10 +116,11 @@ class TwilioGateway:
         from_number: str,
         api_base: str = TWILIO_API_BASE,
         timeout_s: float = 10,
+        pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
         self.from_number = whatsapp_address(from_number)
         self._auth_token = auth_token
-        self._http = RebasedHttpClient(api_base, timeout_s)
+        self._http = RebasedHttpClient(api_base, timeout_s, pool_size)
         self._client = Client(account_sid, auth_token, http_client=self._http)
 
     def send(self, to: str, body: str, status_callback: str | None = None) -> SendOutcome:

@@ -143,6 +143,7 @@ def twilio_gateway(settings: WhatsAppSettings) -> TwilioGateway | None:
         settings.whatsapp_number or "",
         api_base=settings.api_base,
         timeout_s=settings.timeout_s,
+        pool_size=settings.worker_threads,  # one kept connection per thread that may send at once
     )
 
 
