@@ -130,22 +130,25 @@ class InboundQueue:
         ``customer_id`` limits the claim to one customer (the terminal chat answers only its own messages).
         """
         only = "and i.customer_id = :customer" if customer_id else ""
+        claimable = f"""
+            select * from inbound_messages i
+            where i.status = 'pending' and i.next_attempt_at <= :now
+              and (i.lease_until is null or i.lease_until <= :now) {only}
+              and not exists (
+                select 1 from inbound_messages e
+                where e.customer_id = i.customer_id and e.status = 'pending' and e.id < i.id
+              )
+            order by i.id limit 1
+            """
+        # Looked for first without the write lock (a read in WAL waits for nobody): idle workers polling, or woken
+        # for a message another took, must not queue for the lock the webhooks need to store messages.
+        parameters = {"now": self.clock(), "customer": customer_id}
+        if self.store.db.execute(claimable, parameters).fetchone() is None:
+            return None
         with self.store.immediate() as db:
             now = self.clock()
             while True:
-                cursor = db.execute(
-                    f"""
-                    select * from inbound_messages i
-                    where i.status = 'pending' and i.next_attempt_at <= :now
-                      and (i.lease_until is null or i.lease_until <= :now) {only}
-                      and not exists (
-                        select 1 from inbound_messages e
-                        where e.customer_id = i.customer_id and e.status = 'pending' and e.id < i.id
-                      )
-                    order by i.id limit 1
-                    """,
-                    {"now": now, "customer": customer_id},
-                )
+                cursor = db.execute(claimable, {"now": now, "customer": customer_id})
                 row = cursor.fetchone()
                 if row is None:
                     return None

@@ -128,9 +128,9 @@ class ConversationWorker:
             taken += 1
         return taken
 
-    def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
+    def run(self, stop: threading.Event, wake: WakeUps | None = None) -> None:
         """Loop until ``stop`` is set: process what is due, else sleep until the next due time or a wake-up."""
-        wake = wake or threading.Event()
+        wake = wake or WakeUps()
         errors = 0
         while not stop.is_set():
             try:
@@ -145,8 +145,7 @@ class ConversationWorker:
             wait = IDLE_POLL_S if due is None else min(max(due - self.clock(), 0.01), IDLE_POLL_S)
             if errors:
                 wait = min(IDLE_POLL_S * 2**errors, ERROR_LOOP_MAX_WAIT_S)  # a broken database is not hammered
-            if wake.wait(wait):
-                wake.clear()
+            wake.wait(wait)
 
     # --- one message --------------------------------------------------------------------------------------
 
@@ -352,6 +351,36 @@ def _turn(claim: ClaimedMessage) -> Turn:
     )
 
 
+class WakeUps:
+    """Wakes one idle worker per new message, not every one: each woken worker tries a claim, and dozens of them
+    trying at once for every message stored kept the write lock busy under the webhooks' feet."""
+
+    def __init__(self, limit: int = 1) -> None:
+        self._ready = threading.Condition()
+        self._pending = 0  # wake-ups not yet taken by a worker
+        self._limit = limit  # more than one per worker would only wake workers with nothing to do
+
+    def notify(self) -> None:
+        with self._ready:
+            self._pending = min(self._pending + 1, self._limit)
+            self._ready.notify()
+
+    def notify_all(self) -> None:
+        with self._ready:
+            self._pending = self._limit
+            self._ready.notify_all()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for a wake-up; True when one was taken."""
+        with self._ready:
+            if not self._pending:
+                self._ready.wait(timeout)
+            if self._pending:
+                self._pending -= 1
+                return True
+            return False
+
+
 class WorkerPool:
     """Worker threads inside one process; ``wake()`` lets a webhook start them at once on new work."""
 
@@ -359,7 +388,7 @@ class WorkerPool:
         self.worker = worker
         self.size = threads
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._wake = WakeUps(threads)
         self._threads: list[threading.Thread] = []
 
     def start(self) -> WorkerPool:
@@ -372,11 +401,11 @@ class WorkerPool:
         return self
 
     def wake(self) -> None:
-        self._wake.set()
+        self._wake.notify()
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
-        self._wake.set()
+        self._wake.notify_all()
         for thread in self._threads:
             thread.join(timeout_s)
         self._threads.clear()
