@@ -156,3 +156,40 @@ def test_worker_threads_in_the_web_process_answer_without_being_driven(make_harn
 
     assert harness.emulator.twilio.wait_for_messages(1, timeout=15)
     wait_until(lambda: harness.inbound_statuses() == ["done"])
+
+
+def test_a_claim_with_nothing_to_take_does_not_wait_for_the_write_lock(store) -> None:
+    """Idle workers look without the write lock, so they never queue behind (or ahead of) a webhook storing."""
+    import sqlite3
+
+    queue = InboundQueue(store, FakeClock())
+    writer = sqlite3.connect(store.path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a webhook (another process) is storing a message
+    try:
+        assert queue.claim("idle-worker", 15) is None  # at once: no wait of up to the 30 s busy timeout
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+def test_one_idle_worker_is_woken_per_new_message() -> None:
+    """Each woken worker tries a claim; waking every idle one for each message kept the write lock busy."""
+    from bot.whatsapp.worker import WakeUps
+
+    wake_ups = WakeUps(limit=4)
+    woken: list[bool] = []
+    waiting = threading.Barrier(4)
+
+    def idle_worker() -> None:
+        waiting.wait()
+        woken.append(wake_ups.wait(1.0))
+
+    workers = [threading.Thread(target=idle_worker) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    waiting.wait()
+    wake_ups.notify()
+    for worker in workers:
+        worker.join(timeout=5)
+
+    assert sorted(woken) == [False, False, True]
