@@ -1,6 +1,6 @@
 """``python -m bot worker``: a process that answers stored WhatsApp messages (no web server).
 
-The Procfile's ``worker: python -m bot worker --with-scheduler``: its threads answer every message the web
+The Procfile's ``worker`` line runs ``python -m bot worker --with-scheduler``: its threads answer every message the web
 processes (WHATSAPP_WORKER_THREADS=0 on the web line) store and wake it for, and it runs the deployment's
 scheduler, so one process holds LiteLLM instead of every gunicorn worker plus a clock (README: Capacity). Any
 number of workers may run on one database, since messages are claimed with leases and every scheduled run is
