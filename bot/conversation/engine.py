@@ -127,9 +127,12 @@ class ConversationEngine:
         """Ask the providers for this turn's reply; raises ``AllProvidersFailed`` when none gives a valid one.
         The model calls are recorded under ``request_id``, else the turn's own."""
         request_id = request_id or turn.request_id
-        items = self._media_items(turn)
-        if not items:
+        if self.media is None or not turn.media or turn.inbound_id is None:
             return self._answer(turn, [], request_id)
+        with self.media.turn_slot():  # bounds the media bytes this process holds at once (MEDIA_TURNS_AT_ONCE)
+            return self._decide_with_media(turn, self.media.gather(turn.inbound_id, turn.media), request_id)
+
+    def _decide_with_media(self, turn: Turn, items: list[MediaItem], request_id: str | None) -> Decision:
         images = [item for item in items if item.usable and item.row.kind == "image"]
         unheard = [item for item in items if item.usable and item.row.kind == "audio" and not item.row.transcript]
         seen = [image_part(item) for item in images]
@@ -202,12 +205,6 @@ class ConversationEngine:
             request=_merged(draft, parsed, turn),
             parsed=parsed,
         )
-
-    def _media_items(self, turn: Turn) -> list[MediaItem]:
-        """The turn's media, fetched once per message (a message taken again reads what was recorded)."""
-        if self.media is None or not turn.media or turn.inbound_id is None:
-            return []
-        return self.media.gather(turn.inbound_id, turn.media)
 
     def _transcribed(self, item: MediaItem, request_id: str | None) -> MediaItem:
         """The voice note with its transcript, or as it was when no transcription deployment answered."""

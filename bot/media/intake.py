@@ -9,7 +9,10 @@ once. All items of a message share ``MEDIA_FETCH_TOTAL_S``; nothing here raises 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from bot.media.fetcher import FETCHED, MediaFetcher, plain_type
@@ -36,6 +39,15 @@ class MediaIntake:
         self.fetcher = fetcher
         self.library = library
         self.settings = settings
+        self._turns = threading.BoundedSemaphore(settings.turns_at_once)
+
+    @contextmanager
+    def turn_slot(self) -> Iterator[None]:
+        """Held by a turn that carries media, from fetching through its model calls: each may hold
+        ``MEDIA_MAX_BYTES`` per medium, and again as base64 for the model, so dozens of worker threads on media
+        at once would hold gigabytes. The others wait their turn (the lease heartbeat keeps their messages)."""
+        with self._turns:
+            yield
 
     def gather(self, inbound_id: int, media: list[dict[str, str]]) -> list[MediaItem]:
         """Every item of ``media`` (``[{"url", "content_type"}]``, in MediaUrlN order) with its outcome."""

@@ -221,3 +221,22 @@ def test_retention_spares_a_file_just_written(store: Store) -> None:
     library = MediaLibrary(store)
     library.keep(b"\x89PNG not yet recorded")
     assert delete_old_rows(store, 90)["media_files"] == 0
+
+
+def test_turns_carrying_media_take_turns_within_the_configured_bound(make_harness) -> None:
+    """MEDIA_TURNS_AT_ONCE bounds the media bytes one process holds: a turn beyond it waits for a slot."""
+    import threading
+
+    intake = make_harness(MEDIA_TURNS_AT_ONCE="1").runtime.engine.media
+    entered = threading.Event()
+
+    def second_turn() -> None:
+        with intake.turn_slot():
+            entered.set()
+
+    with intake.turn_slot():
+        waiting = threading.Thread(target=second_turn)
+        waiting.start()
+        assert not entered.wait(0.3)  # the one slot is taken
+    assert entered.wait(5)  # released: the waiting turn goes on
+    waiting.join(timeout=5)
