@@ -37,7 +37,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import httpx  # noqa: E402
 from percentiles import percentile  # noqa: E402  (benchmarks/ is on sys.path as the script's folder)
-from whatsapp import ACCOUNT_SID, AUTH_TOKEN, BOT_NUMBER, free_port, run_load  # noqa: E402
+from whatsapp import ACCOUNT_SID, AUTH_TOKEN, free_port, run_load  # noqa: E402
+from whatsapp import server_env as whatsapp_server_env  # noqa: E402
 
 PROVIDERS = ("claude", "gemini", "openai")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -90,23 +91,11 @@ def procfile(path: Path = PROCFILE) -> dict[str, str]:
 
 
 def server_env(emulator: RemoteEmulator, database: Path, threads: int | None, port: int) -> dict[str, str]:
-    names = {"claude": "ANTHROPIC", "gemini": "GEMINI", "openai": "OPENAI"}
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "WHATSAPP_WORKER_THREADS"}
-    for provider, name in names.items():
-        env[f"{name}_API_KEY"] = f"bench-key-{provider}"
-        env[f"{name}_API_BASE"] = emulator.api_base(provider)
-    env.update(
-        DATABASE_PATH=str(database),
-        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-        TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-        TWILIO_WHATSAPP_NUMBER=BOT_NUMBER,
-        TWILIO_API_BASE=emulator.base_url,
-        LITELLM_LOCAL_MODEL_COST_MAP="True",
-        PYTHONPATH=str(ROOT),
-        PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        PORT=str(port),
-        LOG_LEVEL="warning",
-    )
+    """``benchmarks/whatsapp.py``'s server environment, for the Procfile's lines: its PATH finds this venv's
+    gunicorn, and WHATSAPP_WORKER_THREADS is left to the Procfile (and its defaults) unless ``threads`` is given."""
+    env = whatsapp_server_env(emulator, database, 0)
+    del env["WHATSAPP_WORKER_THREADS"]
+    env.update(PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}", PORT=str(port), LOG_LEVEL="warning")
     if threads is not None:
         env["WHATSAPP_WORKER_THREADS"] = str(threads)
     return env
