@@ -132,16 +132,21 @@ class Harness:
 
 @contextmanager
 def harnesses(
-    emulator: ProviderEmulator, provider_env: dict[str, str], tmp_path: Path, **defaults: str
+    emulator: ProviderEmulator,
+    provider_env: dict[str, str],
+    tmp_path: Path,
+    clock: FakeClock | None = None,
+    **defaults: str,
 ) -> Iterator[Callable[..., Harness]]:
     """A maker of apps on ``tmp_path/bot.db`` (the same database on every call, like a restart) whose providers and
-    Twilio are ``emulator``; ``defaults`` and each call's keyword arguments override env values. Providers stay
+    Twilio are ``emulator``, on ``clock`` (a new ``FakeClock`` by default); ``defaults`` and each call's keyword
+    arguments override env values. Providers stay
     callable after failures (degraded, not cooling), so recovery is driven by the test alone."""
     from bot.sandbox.scripted_model import djobea_model_reply
     from bot.web import create_app, services_of
 
     built: list[Harness] = []
-    clock = FakeClock()
+    clock = clock or FakeClock()
     router_config = write_router_config(tmp_path, failures_before_cooldown=1000)
 
     def make(responder: Any = djobea_model_reply, **env: str) -> Harness:

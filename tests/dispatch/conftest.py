@@ -19,11 +19,10 @@ from bot.messaging.outbox import Outbox
 from bot.messaging.sender import SendPolicy, WhatsAppSender
 from bot.messaging.twilio_gateway import TwilioGateway
 from bot.sandbox import ProviderEmulator
-from bot.sandbox.scripted_model import djobea_model_reply
 from bot.services import Services
 from bot.store import Store
-from bot.web import create_app, services_of
-from tests.support import FakeClock, Harness, twilio_env, write_router_config
+from bot.web import services_of
+from tests.support import FakeClock, Harness, harnesses
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "twilio-test-auth-token-5678"
@@ -203,35 +202,12 @@ def make_site(
 ) -> Iterator[Callable[..., Site]]:
     """Build the app on this test's database (the same one on every call, like a restart); keyword arguments
     override environment values (DISPATCH_BATCH, DISPATCH_TIMEOUT_MIN, TWILIO_OFFER_CONTENT_SID, ...)."""
-    built: list[Site] = []
     clock = FakeClock()
-    router_config = write_router_config(tmp_path, failures_before_cooldown=1000)
     emulator.twilio.set_clock(clock)  # messages dated on the sender's clock, so lost answers can be looked up
-
-    def make(**env: str) -> Site:
-        emulator.twilio.set_credentials(ACCOUNT_SID, AUTH_TOKEN)
-        emulator.set_responder(None, djobea_model_reply)
-        sleeps: list[float] = []
-        app = create_app(
-            {
-                "DATABASE_PATH": str(tmp_path / "bot.db"),
-                "ROUTER_CONFIG": str(router_config),
-                "PROVIDER_ENV": {
-                    **provider_env, **twilio_env(emulator), "ADMIN_API_TOKEN": ADMIN_TOKEN,
-                    "ADMIN_WHATSAPP_NUMBER": STAFF, **env,
-                },
-                "WHATSAPP_CLOCK": clock,
-                "WHATSAPP_SLEEP": sleeps.append,
-            }
-        )  # fmt: skip
-        site = Site(Harness(app, app.test_client(), services_of(app).whatsapp, emulator, clock, sleeps))
-        built.append(site)
-        return site
-
-    yield make
-    for site in built:
-        site.harness.runtime.stop_workers()
-        site.services.llm.close()
+    with harnesses(
+        emulator, provider_env, tmp_path, clock, ADMIN_API_TOKEN=ADMIN_TOKEN, ADMIN_WHATSAPP_NUMBER=STAFF
+    ) as make_harness:
+        yield lambda **env: Site(make_harness(**env))
 
 
 @pytest.fixture
