@@ -8,7 +8,8 @@ Workers, threads, bind address and timeout stay on the command line, where the P
 The app's modules are imported here too, in the master, before it forks (modules only: no app, no thread, no
 database), and frozen out of the garbage collector's reach, so the workers share those pages instead of each
 loading its own copy: the web line's PSS went from 152 to 103 MB (``python benchmarks/capacity.py``, README:
-Capacity). LiteLLM is not among them: web processes call no model for WhatsApp (the worker process does).
+Capacity). LiteLLM is not among them, nor LangChain's prompts and parsers (they import LangSmith's tracing):
+web processes call no model for WhatsApp (the worker process does).
 """
 
 import gc
@@ -20,7 +21,7 @@ from bot.services import prepare_process
 prepare_process()
 
 import bot.web  # noqa: E402,F401 - the app's modules, every blueprint: shared with the workers (see above)
-import bot.whatsapp.runtime  # noqa: E402,F401 - the conversation engine (LangChain) the app builds
+import bot.whatsapp.runtime  # noqa: E402,F401 - the WhatsApp area the app builds (its prompts wait for a turn)
 
 gc.freeze()
 

@@ -290,3 +290,44 @@ def test_a_web_process_reads_health_status_and_analytics_without_litellm(
     report = json.loads(result.stdout)
     assert set(report["statuses"].values()) == {200}, report
     assert report["litellm"] is False  # the Router, and LiteLLM with it, waits for the first model call
+
+
+# Stores one signed WhatsApp message as a web process of the Procfile does (no worker threads), then reports
+# whether LangChain's tracing (LangSmith, 20 MB) or its prompt and parser modules were ever imported.
+WEB_STORES = """
+import json, sys
+from twilio.request_validator import RequestValidator
+from bot.web import create_app
+env = json.loads(sys.argv[2])
+app = create_app({"DATABASE_PATH": sys.argv[1], "PROVIDER_ENV": env})
+form = {"MessageSid": "SM" + "0" * 32, "From": "whatsapp:+237650000001", "To": "whatsapp:+237600000000",
+        "Body": "J'ai une fuite d'eau", "AccountSid": env["TWILIO_ACCOUNT_SID"]}
+url = "http://localhost/webhook/whatsapp"
+signature = RequestValidator(env["TWILIO_AUTH_TOKEN"]).compute_signature(url, form)
+status = app.test_client().post(url, data=form, headers={"X-Twilio-Signature": signature}).status_code
+heavy = ("langsmith", "langchain_core.prompts", "langchain_core.output_parsers", "langchain_core.tracers")
+print(json.dumps({"status": status, "loaded": sorted(m for m in heavy if m in sys.modules)}))
+"""
+
+
+def test_a_web_process_stores_whatsapp_messages_without_langchain_tracing(
+    provider_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {
+        **provider_env,
+        "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+        "TWILIO_AUTH_TOKEN": "token-for-tests",
+        "TWILIO_WHATSAPP_NUMBER": "whatsapp:+237600000000",
+        "WHATSAPP_WORKER_THREADS": "0",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", WEB_STORES, str(tmp_path / "bot.db"), json.dumps(env)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"status": 200, "loaded": []}
+    assert InboundQueue(Store(tmp_path / "bot.db")).counts() == {"pending": 1}

@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         _ = services.whatsapp_settings, services.dispatch_settings, services.media_settings
         runtime = services.whatsapp
         services.llm.service.prepare()  # LiteLLM imported now, not on the first customer's message
+        runtime.engine.prepare()  # and LangChain's prompts
     except CONFIG_ERRORS as exc:
         return configuration_error(exc)
     try:

@@ -40,8 +40,8 @@ from bot.conversation.media_parts import (
     needs_of,
 )
 from bot.conversation.prompt_budget import PromptBudget
-from bot.conversation.prompts import LANGUAGE_NAMES, TURN_PROMPT, as_langchain, as_llm_messages
-from bot.conversation.turn_schema import TURN_FORMAT_INSTRUCTIONS, TurnReply, parse_turn
+from bot.conversation.prompts import LANGUAGE_NAMES, as_langchain, as_llm_messages, turn_prompt
+from bot.conversation.turn_schema import TurnReply, parse_turn, turn_format_instructions
 from bot.llm import AllProvidersFailed, LLMService
 from bot.llm.error_kinds import POLICIES, Blame
 
@@ -118,6 +118,12 @@ class ConversationEngine:
         self.deadline_s = deadline_s
         self.media = media  # None: media stay URLs the model is told about, never fetched
 
+    def prepare(self) -> None:
+        """Build the turn's prompt and parser now (they import LangChain's tracing), not on the first customer's
+        message; the web processes, that never answer, never call it."""
+        turn_prompt()
+        turn_format_instructions()
+
     def language_of(self, turn: Turn) -> str:
         """Best guess of the customer's language without a model (for the holding reply)."""
         conversation = self.history.find(turn.customer_id)
@@ -171,12 +177,12 @@ class ConversationEngine:
         spoken = [note for note in turn.notes if note.startswith(TRANSCRIBED)]  # a voice note's words tell too
         language = self.language_of(replace(turn, text="\n".join([turn.text, *spoken])) if spoken else turn)
         history, unanswered = _alternating(self.budget.history(self.history.recent(conversation.id)))
-        prompt = TURN_PROMPT.format_messages(
+        prompt = turn_prompt().format_messages(
             language=language,
             language_name=LANGUAGE_NAMES[language],
             draft=_draft_json(draft),
             missing=", ".join(draft.missing()) or "nothing: summarise and ask for confirmation",
-            format_instructions=TURN_FORMAT_INSTRUCTIONS,
+            format_instructions=turn_format_instructions(),
             history=as_langchain(history),
             message="\n".join([*unanswered, turn.as_user_content(self.budget)]),
         )

@@ -1,12 +1,21 @@
 """The prompts of the conversation engine, as langchain-core templates, and their conversion to the
-``{"role", "content"}`` messages ``LLMService`` takes (the LLM layer knows nothing of langchain)."""
+``{"role", "content"}`` messages ``LLMService`` takes (the LLM layer knows nothing of langchain).
+
+The templates are built on first use (``turn_prompt()``, ``suggestions_prompt()``): ``langchain_core.prompts``
+imports LangSmith's tracing (20 MB), which the web processes, that only store WhatsApp messages, never need.
+"""
 
 from __future__ import annotations
 
+from functools import cache
+from typing import TYPE_CHECKING
+
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
 from bot.conversation.history import HistoryMessage
+
+if TYPE_CHECKING:
+    from langchain_core.prompts import ChatPromptTemplate
 
 LANGUAGE_NAMES = {"fr": "French", "en": "English", "pcm": "Cameroonian Pidgin English"}
 
@@ -38,12 +47,24 @@ Still missing: {missing}
 
 Answer with JSON only, in this shape: {{"suggestions": ["...", "...", "..."]}}"""
 
-TURN_PROMPT = ChatPromptTemplate.from_messages(
-    [("system", TURN_SYSTEM), MessagesPlaceholder("history"), ("human", "{message}")]
-)
-SUGGESTIONS_PROMPT = ChatPromptTemplate.from_messages(
-    [("system", SUGGESTIONS_SYSTEM), MessagesPlaceholder("history"), ("human", "{message}")]
-)
+
+@cache
+def turn_prompt() -> ChatPromptTemplate:
+    return _chat_prompt(TURN_SYSTEM)
+
+
+@cache
+def suggestions_prompt() -> ChatPromptTemplate:
+    return _chat_prompt(SUGGESTIONS_SYSTEM)
+
+
+def _chat_prompt(system: str) -> ChatPromptTemplate:
+    from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+
+    return ChatPromptTemplate.from_messages(
+        [("system", system), MessagesPlaceholder("history"), ("human", "{message}")]
+    )
+
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 

@@ -10,21 +10,30 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-
-from langchain_core.output_parsers import JsonOutputParser
+from functools import cache
+from typing import TYPE_CHECKING
 
 from bot.conversation.fixed_replies import DEFAULT_SUGGESTIONS
 from bot.conversation.history import ConversationHistory, RequestDraft
 from bot.conversation.language import detect_language
 from bot.conversation.prompt_budget import PromptBudget
-from bot.conversation.prompts import LANGUAGE_NAMES, SUGGESTIONS_PROMPT, as_langchain, as_llm_messages
+from bot.conversation.prompts import LANGUAGE_NAMES, as_langchain, as_llm_messages, suggestions_prompt
 from bot.llm import AllProvidersFailed, LLMService
+
+if TYPE_CHECKING:
+    from langchain_core.output_parsers import JsonOutputParser
 
 SUGGESTION_COUNT = 3
 SUGGESTION_MAX_CHARS = 50
 SUGGESTION_HISTORY_MESSAGES = 6  # the last few exchanges are enough to guess what comes next
 NO_NEW_MESSAGE = "[no new message: suggest what the customer could write next]"
-_JSON = JsonOutputParser()
+
+
+@cache
+def _json_parser() -> JsonOutputParser:
+    from langchain_core.output_parsers import JsonOutputParser  # on first use, as the prompts (``prompts``)
+
+    return JsonOutputParser()
 
 
 @dataclass(frozen=True)
@@ -38,7 +47,7 @@ class Suggestions:
 
 def parse_suggestions(text: str) -> list[str]:
     """Exactly three distinct, non-empty suggestions of at most 50 characters, or raise."""
-    data = _JSON.parse(text)
+    data = _json_parser().parse(text)
     items = data.get("suggestions") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise ValueError("expected a JSON object with a 'suggestions' list")
@@ -70,7 +79,7 @@ class SuggestionWriter:
         default = (conversation.language if conversation else None) or "fr"
         known = conversation.language if conversation else None
         language = detect_language(last_text, default=default, current=known) if message else default
-        prompt = SUGGESTIONS_PROMPT.format_messages(
+        prompt = suggestions_prompt().format_messages(
             language=language,
             language_name=LANGUAGE_NAMES[language],
             draft=json.dumps(draft.known(), ensure_ascii=False),

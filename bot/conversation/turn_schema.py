@@ -7,11 +7,14 @@ bad output from that provider before asking the next one.
 from __future__ import annotations
 
 import unicodedata
-from typing import Literal
+from functools import cache
+from typing import TYPE_CHECKING, Literal
 
 from langchain_core.exceptions import OutputParserException
-from langchain_core.output_parsers import PydanticOutputParser
 from pydantic import BaseModel, Field, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from langchain_core.output_parsers import PydanticOutputParser
 
 SERVICE_TYPES = ("plomberie", "electricite", "electromenager")
 REPLY_MAX_CHARS = 4000  # longer replies are split for WhatsApp; this only stops runaway output
@@ -97,15 +100,25 @@ class TurnReply(BaseModel):
         return self
 
 
-TURN_PARSER = PydanticOutputParser(pydantic_object=TurnReply)
-# Built once: LangChain renders the JSON Schema afresh on every call, 6% of a message's CPU when it was per turn.
-TURN_FORMAT_INSTRUCTIONS = TURN_PARSER.get_format_instructions()
+@cache
+def turn_parser() -> PydanticOutputParser:
+    """Built on first use: ``langchain_core.output_parsers`` imports LangSmith's tracing (see ``prompts``)."""
+    from langchain_core.output_parsers import PydanticOutputParser
+
+    return PydanticOutputParser(pydantic_object=TurnReply)
+
+
+@cache
+def turn_format_instructions() -> str:
+    """Built once: LangChain renders the JSON Schema afresh on every call, 6% of a message's CPU when it was per
+    turn."""
+    return turn_parser().get_format_instructions()
 
 
 def parse_turn(text: str) -> TurnReply:
     """Parse a model's reply (JSON, possibly in a ``json`` fence); raises when it is not a valid TurnReply."""
     try:
-        return TURN_PARSER.parse(text)
+        return turn_parser().parse(text)
     except OutputParserException as exc:
         # The error quotes the decoded reply: escape any lone surrogate so the rejection can be recorded.
         raise ValueError(str(exc).encode("utf-8", "backslashreplace").decode("utf-8")) from None
