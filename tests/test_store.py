@@ -189,3 +189,25 @@ def test_a_prompt_writer_waits_for_the_lock_then_writes(tmp_path: Path) -> None:
     assert [row[0] for row in store.db.execute("select body from notes")] == ["stored"]
     assert busy_timeouts == [30_000]  # the connection's busy timeout is back for its ordinary writes
     other.close()
+
+
+def test_a_prompt_writer_with_a_limit_gives_up_on_a_busy_lock_having_written_nothing(tmp_path: Path) -> None:
+    """``within_s`` (the webhook's, before it spools): ``StoreBusy`` once the lock stayed busy that long."""
+    import sqlite3
+
+    from bot.store import StoreBusy
+
+    store = Store(tmp_path / "bot.db")
+    store.db.execute("create table notes (body text)")
+    other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+
+    with pytest.raises(StoreBusy, match="busy for 0.01 s"), store.immediate(prompt=True, within_s=0.01) as db:
+        db.execute("insert into notes values ('never')")
+    other.execute("COMMIT")
+
+    with store.immediate(prompt=True, within_s=0.01) as db:  # the same connection writes once the lock is free
+        db.execute("insert into notes values ('stored')")
+    assert [row[0] for row in store.db.execute("select body from notes")] == ["stored"]
+    assert store.db.execute("pragma busy_timeout").fetchone()[0] == 30_000
+    other.close()

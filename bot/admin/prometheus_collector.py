@@ -160,11 +160,15 @@ PAGED_TWILIO_ERRORS = (63016,)
 
 
 class MessageMetricsCollector(Collector):
-    """Inbound and outbound WhatsApp messages as they stand in SQLite at scrape time."""
+    """Inbound and outbound WhatsApp messages as they stand in SQLite at scrape time; ``spooled`` counts the
+    messages acknowledged while the database was busy, not yet in the queue (``bot.inbound.spool``)."""
 
-    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, store: Store, clock: Callable[[], float] = time.time, spooled: Callable[[], int] | None = None
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.spooled = spooled
 
     def collect(self) -> Iterator[Metric]:
         with read_snapshot(self.store) as db:  # the counts and the oldest message agree
@@ -183,6 +187,13 @@ class MessageMetricsCollector(Collector):
             "Age of the oldest pending inbound message (0 when none waits): customers waiting on the queue.",
             value=max(0.0, now - oldest) if oldest is not None else 0.0,
         )
+        if self.spooled is not None:
+            yield GaugeMetricFamily(
+                "djobea_inbound_spooled",
+                "Inbound messages acknowledged while the database's write lock was busy, not yet moved to the queue"
+                " (moved within milliseconds; one that stays up means no web process is moving them).",
+                value=self.spooled(),
+            )
         messages = GaugeMetricFamily(
             "djobea_outbound_messages",
             "Outbound messages by status and the last Twilio error code they met ('' when none).",

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,35 +84,16 @@ class InboundQueue:
         self.store = store
         self.clock = clock
 
-    def enqueue(self, message: InboundMessage) -> tuple[int, bool]:
+    def enqueue(self, message: InboundMessage, within_s: float | None = None) -> tuple[int, bool]:
         """Store ``message``; returns (row id, created).
 
         A second delivery of the same sid, or of the same signed payload under another sid, changes nothing.
+        ``within_s``: raise ``StoreBusy`` (nothing stored) when the write lock is not ours within that many seconds.
         """
-        row = {
-            "message_sid": message.message_sid,
-            "channel": message.channel,
-            "customer_id": message.customer_id,
-            "from_number": message.from_number,
-            "to_number": message.to_number,
-            "body": message.body,
-            "profile_name": message.profile_name,
-            "media": json.dumps(message.media),
-            "latitude": message.latitude,
-            "longitude": message.longitude,
-            "form": json.dumps(message.form, ensure_ascii=False),
-            "received_at": self.clock(),
-            "status": PENDING,
-            "attempts": 0,
-            "next_attempt_at": 0.0,
-            "payload_digest": message.payload_digest,
-        }
+        row = inbound_row(message, self.clock())
         # One short transaction, durable when this returns; prompt, since Twilio holds the webhook open meanwhile.
-        with self.store.immediate(prompt=True) as db:
-            cursor = db.conn.execute(
-                f"insert or ignore into inbound_messages ({', '.join(row)}) values ({', '.join('?' * len(row))})",
-                list(row.values()),
-            )
+        with self.store.immediate(prompt=True, within_s=within_s) as db:
+            cursor = _insert(db, row)
         if cursor.rowcount == 1:
             return int(cursor.lastrowid), True
         # "= null" never matches, so a message without a digest is found by its sid alone.
@@ -123,6 +105,12 @@ class InboundQueue:
         if existing_sid != message.message_sid:
             log.warning("signed payload of %s replayed as %s: not stored again", existing_sid, message.message_sid[:80])
         return int(existing_id), False
+
+    def enqueue_rows(self, rows: list[dict[str, Any]]) -> int:
+        """Store rows made by ``inbound_row`` (the spool's), in their order, in one transaction; returns how many
+        were new (a redelivery, or a message stored directly meanwhile, is ignored as in ``enqueue``)."""
+        with self.store.immediate(prompt=True) as db:
+            return sum(_insert(db, row).rowcount for row in rows)
 
     def claim(self, owner: str, lease_s: float, customer_id: str | None = None) -> ClaimedMessage | None:
         """Take the oldest due message whose customer has nothing older pending, or None.
@@ -261,6 +249,35 @@ class InboundQueue:
             status: n
             for status, n in self.store.db.execute("select status, count(*) from inbound_messages group by status")
         }
+
+
+def inbound_row(message: InboundMessage, received_at: float) -> dict[str, Any]:
+    """``message`` as its ``inbound_messages`` row (JSON-serialisable: the spool keeps it as it is)."""
+    return {
+        "message_sid": message.message_sid,
+        "channel": message.channel,
+        "customer_id": message.customer_id,
+        "from_number": message.from_number,
+        "to_number": message.to_number,
+        "body": message.body,
+        "profile_name": message.profile_name,
+        "media": json.dumps(message.media),
+        "latitude": message.latitude,
+        "longitude": message.longitude,
+        "form": json.dumps(message.form, ensure_ascii=False),
+        "received_at": received_at,
+        "status": PENDING,
+        "attempts": 0,
+        "next_attempt_at": 0.0,
+        "payload_digest": message.payload_digest,
+    }
+
+
+def _insert(db: sqlite_utils.Database, row: dict[str, Any]) -> sqlite3.Cursor:
+    return db.conn.execute(
+        f"insert or ignore into inbound_messages ({', '.join(row)}) values ({', '.join('?' * len(row))})",
+        list(row.values()),
+    )
 
 
 def release_expired_leases(store: Store, now: float | None = None) -> int:

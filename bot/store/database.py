@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
+from sqlite_utils.migrations import Migrations
 
 from bot.store.migrations import MIGRATIONS
 
@@ -40,12 +41,21 @@ class StoreOpenError(Exception):
     """
 
 
-class Store:
-    """A migrated SQLite database file, with one connection per thread."""
+class StoreBusy(sqlite3.OperationalError):
+    """Another connection held the write lock for longer than the caller would wait (``Store.immediate``'s
+    ``within_s``); nothing was written."""
 
-    def __init__(self, path: str | Path) -> None:
+
+class Store:
+    """A migrated SQLite database file, with one connection per thread.
+
+    ``migrations``: the schema of this file; the default is the application's (``bot.store.migrations``).
+    """
+
+    def __init__(self, path: str | Path, migrations: Migrations = MIGRATIONS) -> None:
         self.path = Path(path)
         self._local = threading.local()
+        self._migrations = migrations
         self._migrate()
 
     @property
@@ -59,7 +69,7 @@ class Store:
         return db
 
     @contextmanager
-    def immediate(self, *, prompt: bool = False) -> Iterator[sqlite_utils.Database]:
+    def immediate(self, *, prompt: bool = False, within_s: float | None = None) -> Iterator[sqlite_utils.Database]:
         """A write transaction taken at once (BEGIN IMMEDIATE), for read-modify-write across processes.
 
         Taking the write lock before reading is what makes a state transition or a lease claim atomic
@@ -69,10 +79,13 @@ class Store:
         sleeps ever longer between tries (1, 2, 5 ... 100 ms), so while the worker threads commit hundreds of
         times a second, a webhook could wait tens of milliseconds for a lock free most of the time; a prompt
         writer tries again every ``PROMPT_RETRY_S`` instead, and so goes ahead of the background writers.
+
+        ``within_s`` (prompt writers only): raise ``StoreBusy`` when the lock is not ours within that many seconds,
+        for a caller that has somewhere else to put its write (the webhook's ``InboundSpool``).
         """
         db = self.db
         if prompt:
-            _begin_promptly(db.conn)
+            _begin_promptly(db.conn, BUSY_TIMEOUT_MS / 1000 if within_s is None else within_s)
         else:
             db.conn.execute("BEGIN IMMEDIATE")
         try:
@@ -110,14 +123,14 @@ class Store:
             try:
                 with _refused_as_store_open_error(self.path):
                     db = self.db  # the first connection reads the file: "not a database" surfaces here
-                MIGRATIONS.apply(db)
+                self._migrations.apply(db)
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
-def _begin_promptly(conn: sqlite3.Connection) -> None:
-    """BEGIN IMMEDIATE, tried every ``PROMPT_RETRY_S`` until it succeeds or the busy timeout has passed."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+def _begin_promptly(conn: sqlite3.Connection, within_s: float) -> None:
+    """BEGIN IMMEDIATE, tried every ``PROMPT_RETRY_S`` until it succeeds or ``within_s`` has passed (``StoreBusy``)."""
+    deadline = time.monotonic() + within_s
     conn.execute("PRAGMA busy_timeout = 0")
     try:
         while True:
@@ -125,8 +138,10 @@ def _begin_promptly(conn: sqlite3.Connection) -> None:
                 conn.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
                     raise
+                if time.monotonic() > deadline:
+                    raise StoreBusy(f"the write lock stayed busy for {within_s:g} s") from exc
             time.sleep(PROMPT_RETRY_S)
     finally:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

@@ -27,7 +27,8 @@ def init_app(app: Flask, services: Services) -> None:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(LLMMetricsCollector(services.store, service.health, [d.name for d in service.deployments]))
     # The WhatsApp area's clock (a test's fake one) wrote received_at, so the queue's age is measured by it.
-    registry.register(MessageMetricsCollector(services.store, services.clock))
+    spool = services.whatsapp.spool
+    registry.register(MessageMetricsCollector(services.store, services.clock, spooled=spool.depth if spool else None))
     app.extensions[REGISTRY_KEY] = registry
     blueprint = Blueprint("metrics", __name__)
 

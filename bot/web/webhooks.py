@@ -1,7 +1,8 @@
 """Twilio's webhooks: ``POST /webhook/whatsapp`` (customer messages) and ``POST /webhook/twilio/status``.
 
 The inbound webhook only checks and stores: signature first (403, nothing stored), then the form (400
-with the reason), then the message is written to the durable queue and empty TwiML is returned at once;
+with the reason), then the message is written to the durable queue (or, while the worker process holds the
+database's write lock, to the spool beside it: ``bot.inbound.spool``) and empty TwiML is returned at once;
 a worker writes and sends the reply later, so Twilio's 15-second limit never meets a slow provider. A
 redelivered ``MessageSid``, or the same signed payload under any other cut of its fields, is acknowledged
 the same way and stored once. No path answers 500: a database that cannot take the message answers 503
@@ -38,9 +39,11 @@ blueprint = Blueprint("whatsapp_webhooks", __name__)
 
 
 def init_app(app: Flask, services: Services) -> None:
-    """Register the webhooks and start this process's background workers (WHATSAPP_WORKER_THREADS)."""
+    """Register the webhooks and start this process's background threads: the spool's mover when the spool
+    holds messages, and the workers (WHATSAPP_WORKER_THREADS)."""
     runtime = services.whatsapp
     app.register_blueprint(blueprint)
+    runtime.start_spool_mover()
     runtime.start_workers()
 
 
@@ -84,7 +87,7 @@ def whatsapp_inbound() -> Response:
     except MalformedWebhook as exc:
         abort(400, description=str(exc))
     try:
-        _, created = runtime.queue.enqueue(message)
+        created = runtime.accept(message)  # or spooled, while the worker holds the database's lock
     except sqlite3.Error:  # not stored: Twilio's retry will bring it again
         return _store_failed(runtime, f"inbound message {message.message_sid}")
     if created:

@@ -17,7 +17,8 @@ from bot.conversation.engine import ConversationEngine, Turn
 from bot.conversation.history import ConversationHistory
 from bot.conversation.prompt_budget import PromptBudget
 from bot.conversation.suggestions import SuggestionWriter
-from bot.inbound import InboundQueue
+from bot.inbound import InboundMessage, InboundQueue
+from bot.inbound.spool import InboundSpool
 from bot.inbound.wakeup import WakeChannel
 from bot.llm import LLMService
 from bot.messaging.outbox import Outbox
@@ -48,6 +49,7 @@ class WhatsAppRuntime:
     pool: WorkerPool | None = None
     _holding_thread: tuple[threading.Thread, threading.Event] | None = field(default=None, repr=False)
     wakeup: WakeChannel | None = None  # hints to the worker threads of the other processes on this database
+    spool: InboundSpool | None = None  # where the webhook stores a message while the database's lock is busy
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def start_workers(self, threads: int | None = None) -> None:
@@ -61,6 +63,18 @@ class WhatsAppRuntime:
                 if self.holding is not None:
                     self._holding_thread = self.holding.start()
 
+    def accept(self, message: InboundMessage) -> bool:
+        """The webhook's store: into the queue, or the spool while the database's write lock is busy (``spool``);
+        True when the queue took it as a new message."""
+        if self.spool is None:
+            return self.queue.enqueue(message)[1]
+        return self.spool.accept(message)
+
+    def start_spool_mover(self) -> None:
+        """This process serves the webhook: move what the spool holds into the queue (``InboundSpool.start``)."""
+        if self.spool is not None:
+            self.spool.start(self.wake_workers)
+
     def wake_workers(self) -> None:
         """New work is stored: wake this process's idle workers and, through ``wakeup``, every other process's."""
         if self.pool is not None:
@@ -69,6 +83,9 @@ class WhatsAppRuntime:
             self.wakeup.notify()
 
     def stop_workers(self) -> None:
+        """Stop this process's background threads: workers, holding replies, wake-ups and the spool's mover."""
+        if self.spool is not None:
+            self.spool.stop()
         with self._lock:
             if self._holding_thread is not None:
                 thread, stop = self._holding_thread
@@ -130,6 +147,7 @@ def build_whatsapp_runtime(
         worker=worker,
         holding=holding,
         wakeup=WakeChannel.beside(store.path),
+        spool=InboundSpool.beside(queue),
     )
 
 

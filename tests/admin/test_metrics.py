@@ -185,6 +185,7 @@ def test_queues_by_state_oldest_pending_age_and_twilio_63016(make_whatsapp_app) 
     assert value(waiting, "djobea_inbound_messages", status="done") == 0
     assert ("djobea_inbound_messages", (("status", "failed"),)) in waiting  # every state has a series
     assert value(waiting, "djobea_inbound_oldest_pending_age_seconds") == 90
+    assert ("djobea_inbound_spooled", ()) in waiting and value(waiting, "djobea_inbound_spooled") == 0
 
     assert runtime.worker.drain(timeout_s=30) == 1
     answered = scrape(app)
