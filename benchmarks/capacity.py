@@ -5,7 +5,8 @@ to 127.0.0.1), the provider/Twilio emulator as ``python -m bot.sandbox.emulator`
 (latency set through its control API), and the load from a third process (``benchmarks/whatsapp.py load``). Prints:
 
   P5  webhook ack p50/p99 at --p5-rate msg/s while every worker is busy (providers answer after 3 s), with GET /
-      on the same server just before as the baseline; non-200 answers (lost = not 200).
+      on the same server just before as the baseline; non-200 answers (lost = not 200), messages stored, and how
+      many went through the spool (``bot.inbound.spool``: the write lock was busy).
   P6  webhook -> reply accepted by Twilio p50/p99 (reply's ``sent_at`` in ``outbound_messages``), one message per
       customer: N at R/s with 500 ms providers, then N' at R'/s with 3 s providers; answered / exactly once.
   P7  PSS (``/proc/<pid>/smaps_rollup``) of every Procfile process and its children after the traffic, and their
@@ -254,6 +255,16 @@ def replies_sent(database: Path) -> dict[str, list[tuple[str, float | None]]]:
     return out
 
 
+def spool_counts(database: Path) -> tuple[int, int]:
+    """(messages ever spooled, messages in the spool now) of ``database``'s spool (``bot.inbound.spool``)."""
+    spool = database.with_name(database.name + ".spool")
+    if not spool.exists():
+        return 0, 0
+    with sqlite3.connect(spool, timeout=30) as db:
+        ever = db.execute("select coalesce(max(seq), 0) from sqlite_sequence where name = 'spooled'").fetchone()[0]
+        return ever, db.execute("select count(*) from spooled").fetchone()[0]
+
+
 def wait_answered(database: Path, customers: set[str], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -341,15 +352,21 @@ def main() -> int:
                 print(f"P5 ack latency at {args.p5_rate:g} msg/s for {args.p5_seconds:g} s, workers busy (3 s LLM)")
                 emulator.set_latency(3.0)
                 count = int(args.p5_rate * args.p5_seconds)
+                spooled0 = spool_counts(database)[0]
                 baseline = run_load(procs.url, "index", args.p5_rate, count, prefix="3")
                 acks = run_load(procs.url, "webhook", args.p5_rate, count, prefix="9")
                 b50, b99 = summary("GET / (baseline, same server)", baseline["latencies_ms"])
                 a50, a99 = summary("POST /webhook/whatsapp (signed)", acks["latencies_ms"])
                 print(f"  ratio ack/baseline: p50 {a50 / b50:.2f}x  p99 {a99 / b99:.2f}x; non-200: "
                       f"baseline {baseline['error_count']}, webhook {acks['error_count']}")  # fmt: skip
+                deadline = time.monotonic() + 30
+                while spool_counts(database)[1] and time.monotonic() < deadline:  # the movers' last milliseconds
+                    time.sleep(0.05)
+                spooled, waiting = spool_counts(database)
                 with sqlite3.connect(database, timeout=30) as db:
                     stored = db.execute("select count(*) from inbound_messages where customer_id like '%2379%'")
-                    print(f"  stored {stored.fetchone()[0]}/{count}")
+                    print(f"  stored {stored.fetchone()[0]}/{count}; {spooled - spooled0} went through the spool"
+                          f" (write lock busy > 10 ms), {waiting} still there")  # fmt: skip
 
             print("P7 memory and CPU")
             total = 0.0
