@@ -41,6 +41,8 @@ from percentiles import percentile  # noqa: E402  (benchmarks/ is on sys.path as
 from whatsapp import ACCOUNT_SID, AUTH_TOKEN, free_port, run_load  # noqa: E402
 from whatsapp import server_env as whatsapp_server_env  # noqa: E402
 
+from bot.inbound.spool import DIRECT_WRITE_WAIT_S  # noqa: E402
+
 PROVIDERS = ("claude", "gemini", "openai")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -366,7 +368,7 @@ def main() -> int:
                 with sqlite3.connect(database, timeout=30) as db:
                     stored = db.execute("select count(*) from inbound_messages where customer_id like '%2379%'")
                     print(f"  stored {stored.fetchone()[0]}/{count}; {spooled - spooled0} went through the spool"
-                          f" (write lock busy > 10 ms), {waiting} still there")  # fmt: skip
+                          f" (write lock busy > {DIRECT_WRITE_WAIT_S * 1000:g} ms), {waiting} still there")  # fmt: skip
 
             print("P7 memory and CPU")
             total = 0.0

@@ -9,7 +9,7 @@ written instead to ``<database>.spool``, a small SQLite file of its own that onl
 acknowledged; a mover thread in every process serving the webhook then moves it to the queue
 (``InboundQueue.enqueue_rows``) and wakes the workers::
 
-    webhook ──lock free within 10 ms──> inbound_messages
+    webhook ──lock free within 5 ms──> inbound_messages
        └──busy, or the spool holds messages──> spool ──mover (nudged; every MOVE_POLL_S)──> inbound_messages
 
 Nothing is lost or reordered:
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 # How long the webhook waits for the database's write lock before spooling: above a free lock's few
 # retries, far below Twilio's patience and the 50 ms goal of P5 (README: Capacity).
-DIRECT_WRITE_WAIT_S = 0.010
+DIRECT_WRITE_WAIT_S = 0.005
 MOVE_POLL_S = 1.0  # a mover looks at the spool this often unprompted: messages a dead process spooled
 MOVE_BATCH = 200  # rows per transaction on the queue: one lock taken for many messages, never for long
 
