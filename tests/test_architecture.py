@@ -260,6 +260,19 @@ def test_clock_runs_its_jobs_without_flask(
     assert (loaded["status"], loaded["flask"], loaded["werkzeug"]) == (0, False, False)
 
 
+def web_process_report(script: str, database: Path, env: dict[str, str]) -> dict:
+    """Run ``script`` (a web process's work on ``database`` with ``env``) in a fresh interpreter; its JSON report."""
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(database), json.dumps(env)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
 # Builds the app as gunicorn's worker does (create_app), reads what an operator reads, then reports whether
 # LiteLLM was ever imported into the process.
 WEB_READS = """
@@ -278,16 +291,8 @@ def test_a_web_process_reads_health_status_and_analytics_without_litellm(
     provider_env: dict[str, str], tmp_path: Path
 ) -> None:
     env = {**provider_env, "ADMIN_API_TOKEN": "admin-token-for-tests-0123456789", "WHATSAPP_WORKER_THREADS": "2"}
-    result = subprocess.run(
-        [sys.executable, "-c", WEB_READS, str(tmp_path / "bot.db"), json.dumps(env)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    report = web_process_report(WEB_READS, tmp_path / "bot.db", env)
 
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
     assert set(report["statuses"].values()) == {200}, report
     assert report["litellm"] is False  # the Router, and LiteLLM with it, waits for the first model call
 
@@ -320,14 +325,5 @@ def test_a_web_process_stores_whatsapp_messages_without_langchain_tracing(
         "TWILIO_WHATSAPP_NUMBER": "whatsapp:+237600000000",
         "WHATSAPP_WORKER_THREADS": "0",
     }
-    result = subprocess.run(
-        [sys.executable, "-c", WEB_STORES, str(tmp_path / "bot.db"), json.dumps(env)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"status": 200, "loaded": []}
+    assert web_process_report(WEB_STORES, tmp_path / "bot.db", env) == {"status": 200, "loaded": []}
     assert InboundQueue(Store(tmp_path / "bot.db")).counts() == {"pending": 1}
