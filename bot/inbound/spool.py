@@ -6,8 +6,8 @@ them runnable at once (a burst of answers) the holder may wait for the GIL in be
 hundreds of milliseconds: measured under ``benchmarks/capacity.py``'s P5, the webhook's p99 went from 4 ms to
 50-350 ms, all of it waiting for that lock. A message the webhook cannot store within ``DIRECT_WRITE_WAIT_S`` is
 written instead to ``<database>.spool``, a small SQLite file of its own that only the web processes write, and
-acknowledged; a mover thread in every process serving the webhook then moves it to the queue
-(``InboundQueue.enqueue_rows``) and wakes the workers::
+acknowledged; a mover thread of that process (started by its first spooled message, or at start when the spool
+holds messages) then moves it to the queue (``InboundQueue.enqueue_rows``) and wakes the workers::
 
     webhook ──lock free within 5 ms──> inbound_messages
        └──busy, or the spool holds messages──> spool ──mover (nudged; every MOVE_POLL_S)──> inbound_messages
@@ -20,7 +20,8 @@ Nothing is lost or reordered:
   as ever), then leave the spool, so a mover killed in between, or two movers draining at once, store each
   message once.
 - The spool is one file shared by every process, and every mover drains all of it, so messages spooled by a
-  process killed with SIGKILL are moved by the next mover that looks (its replacement, or any other web process).
+  process killed with SIGKILL are moved by the next mover that looks (its replacement at start, or any running
+  mover within ``MOVE_POLL_S``).
 """
 
 from __future__ import annotations
