@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -55,6 +56,13 @@ def m001_spooled(db: Database) -> None:
     # AUTOINCREMENT: ids never come back, so a mover deleting what it moved (id <= the last it read) cannot
     # delete a row spooled after it read.
     db.execute("create table spooled (id integer primary key autoincrement, row text not null)")
+
+
+@SPOOL_MIGRATIONS()
+def m002_refused(db: Database) -> None:
+    # A row the queue refuses (a bug, a damaged file) is set aside here, kept for an operator, so that it does not
+    # hold back every message spooled after it.
+    db.execute("create table refused (id integer primary key, row text not null, error text not null)")
 
 
 class InboundSpool:
@@ -115,9 +123,28 @@ class InboundSpool:
             rows = self.store.db.execute("select id, row from spooled order by id limit ?", [MOVE_BATCH]).fetchall()
             if not rows:
                 return moved
-            moved += self.queue.enqueue_rows([json.loads(row) for _, row in rows])
+            try:
+                moved += self.queue.enqueue_rows([json.loads(row) for _, row in rows])
+            except sqlite3.OperationalError:
+                raise  # locked, disk full: the whole batch waits for the next round
+            except Exception:  # noqa: BLE001 - a row the queue cannot take: find it, and set it aside
+                moved += self._move_one_by_one(rows)
             with self.store.immediate(prompt=True) as db:
                 db.execute("delete from spooled where id <= ?", [rows[-1][0]])
+
+    def _move_one_by_one(self, rows: list[tuple[int, str]]) -> int:
+        """A batch the queue refused: move its rows one at a time, setting aside (``refused``) those it refuses."""
+        moved = 0
+        for spool_id, row in rows:
+            try:
+                moved += self.queue.enqueue_rows([json.loads(row)])
+            except sqlite3.OperationalError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - whatever makes this row unstorable, the others go on
+                log.error("spooled inbound message %s refused by the queue, kept in %s: %s", spool_id, self.path, exc)
+                with self.store.immediate(prompt=True) as db:
+                    db.execute("insert or replace into refused values (?, ?, ?)", [spool_id, row, str(exc)])
+        return moved
 
     def start(self, on_moved: Callable[[], None]) -> None:
         """Open the spool (one that cannot be created is reported now, by name) and, when it holds messages (a

@@ -100,3 +100,21 @@ def test_a_redelivery_spooled_after_the_message_was_stored_is_stored_once(harnes
     assert queued(harness) == [("Mon frigo ne marche plus", "pending")]
     harness.drain()
     assert len(harness.sent()) == 1
+
+
+def test_a_spooled_row_the_queue_refuses_is_set_aside_and_holds_back_nothing(harness: Harness) -> None:
+    """A row no queue can take (a bug, a damaged file) must not keep every later message in the spool."""
+    left_spooled(harness, "Bonjour, c'est pour la plomberie")
+    spool = InboundSpool.beside(harness.runtime.queue)
+    with spool.store.immediate() as db:
+        db.execute("""insert into spooled (row) values ('["not", "a", "row"]')""")
+        db.execute("insert into spooled (row) values ('not json')")
+    left_spooled(harness, "J'habite a Bonamoussadi")
+
+    assert spool.move() == 2
+
+    assert [body for body, _ in queued(harness)] == ["Bonjour, c'est pour la plomberie", "J'habite a Bonamoussadi"]
+    assert not spool.holds_messages()
+    refused = spool.store.db.execute("select row, error from refused order by id").fetchall()
+    assert [row for row, _ in refused] == ['["not", "a", "row"]', "not json"]
+    assert "Expecting value" in refused[1][1]
