@@ -274,8 +274,10 @@ def inbound_row(message: InboundMessage, received_at: float) -> dict[str, Any]:
 
 
 def _insert(db: sqlite_utils.Database, row: dict[str, Any]) -> sqlite3.Cursor:
+    # Only a duplicate (same sid, or same signed payload) is skipped: "insert or ignore" would also drop, without a
+    # word, a row that breaks NOT NULL.
     return db.conn.execute(
-        f"insert or ignore into inbound_messages ({', '.join(row)}) values ({', '.join('?' * len(row))})",
+        f"insert into inbound_messages ({', '.join(row)}) values ({', '.join('?' * len(row))}) on conflict do nothing",
         list(row.values()),
     )
 

@@ -16,9 +16,9 @@ Nothing is lost or reordered:
 - A spooled message is committed before the webhook answers 200, as a directly stored one is.
 - While the spool holds messages, new ones go there too, so a customer's later message cannot overtake an
   earlier spooled one.
-- Moving is idempotent: rows go into the queue with ``insert or ignore`` (deduplicated by sid and signed payload
-  as ever), then leave the spool, so a mover killed in between, or two movers draining at once, store each
-  message once.
+- Moving is idempotent: rows go into the queue skipping duplicates (``on conflict do nothing``: by sid and
+  signed payload, as ever), then leave the spool, so a mover killed in between, or two movers draining at once,
+  store each message once.
 - The spool is one file shared by every process, and every mover drains all of it, so messages spooled by a
   process killed with SIGKILL are moved by the next mover that looks (its replacement at start, or any running
   mover within ``MOVE_POLL_S``).

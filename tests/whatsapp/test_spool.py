@@ -106,7 +106,10 @@ def test_a_spooled_row_the_queue_refuses_is_set_aside_and_holds_back_nothing(har
     """A row no queue can take (a bug, a damaged file) must not keep every later message in the spool."""
     left_spooled(harness, "Bonjour, c'est pour la plomberie")
     spool = InboundSpool.beside(harness.runtime.queue)
+    nameless = inbound_row(InboundMessage(message_sid=f"SM{uuid.uuid4().hex}", customer_id=CUSTOMER, body="x"), 0.0)
+    nameless = json.dumps({**nameless, "customer_id": None})
     with spool.store.immediate() as db:
+        db.execute("insert into spooled (row) values (?)", [nameless])  # breaks NOT NULL: not a mere duplicate
         db.execute("""insert into spooled (row) values ('["not", "a", "row"]')""")
         db.execute("insert into spooled (row) values ('not json')")
     left_spooled(harness, "J'habite a Bonamoussadi")
@@ -116,5 +119,5 @@ def test_a_spooled_row_the_queue_refuses_is_set_aside_and_holds_back_nothing(har
     assert [body for body, _ in queued(harness)] == ["Bonjour, c'est pour la plomberie", "J'habite a Bonamoussadi"]
     assert not spool.holds_messages()
     refused = spool.store.db.execute("select row, error from refused order by id").fetchall()
-    assert [row for row, _ in refused] == ['["not", "a", "row"]', "not json"]
-    assert "Expecting value" in refused[1][1]
+    assert [row for row, _ in refused] == [nameless, '["not", "a", "row"]', "not json"]
+    assert "NOT NULL" in refused[0][1] and "Expecting value" in refused[2][1]
